@@ -1,0 +1,37 @@
+"""Weight initialisation recipes: `default` (the reference) and `kaiming`.
+
+A factory takes the freshly constructed model and re-initialises it in place. It runs before the
+head is tied to the token embedding, exactly where the reference calls `self.apply(_init_weights)`,
+so the random stream, and with it every weight, matches the reference for `default`.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from ..registry import Registry
+
+INITS: Registry = Registry("init")
+
+
+@INITS.register("default")
+def default(model: nn.Module) -> None:
+    def init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    model.apply(init)
+
+
+@INITS.register("kaiming")
+def kaiming(model: nn.Module) -> None:
+    def init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            # fan_in of an Embedding weight (vocab, d) is d, which torch computes from dim 1,
+            # so both get std sqrt(2 / d_in).
+            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    model.apply(init)

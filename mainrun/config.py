@@ -1,0 +1,158 @@
+"""Configuration: a `Variant` (which components) and a `TrainConfig` (everything else).
+
+Both are plain dataclasses of strings and numbers, so they serialise into logs and results as is.
+`TrainConfig.from_scale("cpu", n_layer=4)` starts from a named preset and overrides fields.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .components import FAMILIES
+from .errors import ConfigError
+
+# Bytes the ByteLevel pre-tokenizer can emit, plus <pad>, <eos>, <unk>.
+MIN_VOCAB = 256 + 3
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One choice per component family; the defaults are the reference program."""
+
+    norm: str = "layernorm"
+    pos: str = "learned"
+    init: str = "default"
+    opt: str = "sgd"
+
+    def __post_init__(self) -> None:
+        for family, registry in FAMILIES.items():
+            registry.get(getattr(self, family))  # raises ConfigError listing the valid names
+
+    @classmethod
+    def parse(cls, spec: str) -> "Variant":
+        """`baseline`, or `norm=rmsnorm,pos=rope,...`; families left out stay at the baseline."""
+        spec = spec.strip()
+        if spec in ("", "baseline"):
+            return cls()
+        choices: dict[str, str] = {}
+        for part in spec.split(","):
+            key, sep, value = (s.strip() for s in part.partition("="))
+            if not sep or not value:
+                raise ConfigError(f"bad variant part '{part}': expected family=name, e.g. norm=rmsnorm")
+            if key not in FAMILIES:
+                raise ConfigError(f"unknown component family '{key}'; valid: {', '.join(FAMILIES)}")
+            if key in choices:
+                raise ConfigError(f"variant names family '{key}' twice")
+            choices[key] = value
+        return cls(**choices)
+
+    def __str__(self) -> str:
+        return ",".join(f"{family}={getattr(self, family)}" for family in FAMILIES)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self == Variant()
+
+    def as_dict(self) -> dict[str, str]:
+        return {family: getattr(self, family) for family in FAMILIES}
+
+
+@dataclass
+class TrainConfig:
+    # Data
+    data: str = "auto"
+    num_titles: int = 100_000
+    val_frac: float = 0.10
+    vocab_size: int = 16_000
+    # Model
+    block_size: int = 128
+    n_layer: int = 6
+    n_head: int = 8
+    d_model: int = 512
+    dropout: float = 0.1
+    variant: Variant = field(default_factory=Variant)
+    # Optimisation; None means "the optimizer recipe's default"
+    batch_size: int = 64
+    lr: float | None = None
+    weight_decay: float | None = None
+    epochs: int = 7
+    max_steps: int | None = None
+    evals_per_epoch: int = 3
+    seed: int = 1337
+    # Execution
+    scale: str = "mainrun"
+    device: str = "auto"
+    attention: str = "sdpa"
+    precision: str = "fp32"
+    threads: int | None = None
+    log_file: str | None = None
+    cache_dir: str | None = None
+
+    @classmethod
+    def from_scale(cls, scale: str, **overrides: Any) -> "TrainConfig":
+        if scale not in SCALES:
+            raise ConfigError(f"unknown scale '{scale}'; valid: {', '.join(SCALES)}")
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        cfg = cls(scale=scale, **{**SCALES[scale], **overrides})
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        positive = ("num_titles", "vocab_size", "block_size", "n_layer", "n_head", "d_model",
+                    "batch_size", "epochs", "evals_per_epoch")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.vocab_size < MIN_VOCAB:
+            raise ConfigError(
+                f"--vocab-size {self.vocab_size} is smaller than the byte alphabet plus specials ({MIN_VOCAB})"
+            )
+        if not 0.0 < self.val_frac < 1.0:
+            raise ConfigError(f"--val-frac must be in (0, 1), got {self.val_frac}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.d_model % self.n_head:
+            raise ConfigError(f"--d-model {self.d_model} is not divisible by --n-head {self.n_head}")
+        if self.variant.pos == "rope" and (self.d_model // self.n_head) % 2:
+            raise ConfigError(f"rope needs an even head dimension, got {self.d_model // self.n_head}")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ConfigError(f"--max-steps must be positive, got {self.max_steps}")
+        if self.lr is not None and not self.lr > 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"unknown device '{self.device}'; valid: auto, cpu, cuda, cuda:N")
+        if self.attention not in ATTENTIONS:
+            raise ConfigError(f"unknown attention '{self.attention}'; valid: {', '.join(ATTENTIONS)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision '{self.precision}'; valid: {', '.join(PRECISIONS)}")
+        if self.threads is not None and self.threads <= 0:
+            raise ConfigError(f"--threads must be positive, got {self.threads}")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["variant"] = str(self.variant)
+        return d
+
+
+# `reference` is the reference program's explicit softmax attention: bit-for-bit the same random
+# stream for attention dropout. `sdpa` is torch's fused kernel: same maths, different dropout draws.
+ATTENTIONS = ("sdpa", "reference")
+# fp32 is the default for parity; tf32 lets CUDA matmuls use TF32; bf16 adds autocast on top.
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+# Named presets. Every field not named keeps the reference value above.
+SCALES: dict[str, dict[str, Any]] = {
+    # The reference program's hyperparameters exactly.
+    "mainrun": {},
+    # About a minute per run on 2 CPU cores, yet SGD and AdamW end far apart.
+    "cpu": dict(num_titles=20_000, vocab_size=2_000, block_size=64, batch_size=32,
+                n_layer=2, n_head=4, d_model=128, epochs=1),
+    # Seconds per run: for tests.
+    "tiny": dict(num_titles=2_000, vocab_size=300, block_size=32, batch_size=8,
+                 n_layer=1, n_head=2, d_model=32, epochs=1, evals_per_epoch=2),
+}

@@ -1,0 +1,124 @@
+"""The Mainrun GPT, assembled from registered components.
+
+With the baseline variant and `attention="reference"` this is the reference program's model
+operation for operation: the same modules built in the same order (so `torch.manual_seed` gives
+the same weights), the same init, the same random stream through dropout.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .components import INITS, NORMS, POSITIONS
+from .components.positions import Positions
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 16_000
+    block_size: int = 128
+    n_layer: int = 6
+    n_head: int = 8
+    d_model: int = 512
+    dropout: float = 0.1
+    norm: str = "layernorm"
+    pos: str = "learned"
+    init: str = "default"
+    attention: str = "sdpa"
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.head_dim = cfg.d_model // cfg.n_head
+        self.dropout = cfg.dropout
+        self.reference = cfg.attention == "reference"
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.attn_drop = nn.Dropout(cfg.dropout)
+        self.resid_drop = nn.Dropout(cfg.dropout)
+        if self.reference:
+            mask = torch.tril(torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool))
+            self.register_buffer("causal_mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor, positions: Positions) -> torch.Tensor:
+        B, T, C = x.shape
+        # (B, T, 3, H, hd) -> (B, H, 3, T, hd): the reference's layout, so q/k/v are strided views.
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).transpose(1, 3).unbind(2)
+        q, k = positions.rotate(q, k)
+        if self.reference:
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
+            att = att.masked_fill(~self.causal_mask[:T, :T], float("-inf"))
+            att = self.attn_drop(F.softmax(att, dim=-1))
+            y = att @ v
+        else:
+            # The fused kernel never materialises the (T, T) scores or their dropout mask.
+            y = F.scaled_dot_product_attention(
+                q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+            )
+        y = y.transpose(1, 2).reshape(B, T, C)
+        return self.resid_drop(self.proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(cfg.d_model, 4 * cfg.d_model),
+            nn.GELU(),
+            nn.Linear(4 * cfg.d_model, cfg.d_model),
+            nn.Dropout(cfg.dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        make_norm = NORMS.get(cfg.norm)
+        self.ln1 = make_norm(cfg.d_model)
+        self.ln2 = make_norm(cfg.d_model)
+        self.attn = CausalSelfAttention(cfg)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, positions: Positions) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), positions)
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        # Construction order is part of the seed contract: every default initialiser below draws
+        # from the global generator, and the init recipe draws after all of them.
+        self.token_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.positions = POSITIONS.get(cfg.pos)(cfg.block_size, cfg.d_model, cfg.n_head)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
+        self.ln_f = NORMS.get(cfg.norm)(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+
+        INITS.get(cfg.init)(self)
+        self.head.weight = self.token_emb.weight
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Logits of shape (B, T, vocab)."""
+        x = self.drop(self.positions.embed(self.token_emb(idx)))
+        for block in self.blocks:
+            x = block(x, self.positions)
+        return self.head(self.ln_f(x))
+
+    def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = self(idx)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
