@@ -109,7 +109,8 @@ def file_source(spec: str) -> Source:
                     digest.update(chunk)
         except OSError as exc:
             raise DataError(f"cannot read data file {f}: {exc.strerror}") from None
-        digest.update(b"\0" + f.name.encode() + b"\0")
+        if path.is_dir():  # the shard layout is part of the content; a single file's name is not
+            digest.update(b"\0" + str(f.relative_to(path)).encode() + b"\0")
     loader = (lambda: _read_txt(files[0])) if suffix == ".txt" else (lambda: _read_table(files, suffix))
     return Source(name=f"file:{path.resolve()}", fingerprint=f"file-{digest.hexdigest()[:20]}", load=loader)
 
