@@ -1,0 +1,89 @@
+"""CausalSelfAttention (mainrun/model.py) against torch's attention with an explicit causal mask.
+
+The expected value is built from the module's own qkv and proj weights but nothing else of it: the
+q/k/v split of the reference layout, the position scheme's rotation, and
+F.scaled_dot_product_attention with a lower-triangular boolean mask (not is_causal), then the head
+merge and output projection. Both attention paths and every registered position scheme are
+checked, in eval mode (dropout is then the identity, whatever its probability).
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mainrun.components import POSITIONS
+from mainrun.config import ATTENTIONS
+from mainrun.model import GPT, CausalSelfAttention, ModelConfig
+
+
+def randn(shape, generator):
+    return torch.randn(shape, generator=generator, dtype=torch.float64)
+
+
+@st.composite
+def attention_cases(draw):
+    n_head = draw(st.integers(1, 4))
+    head_dim = 2 * draw(st.integers(1, 8))  # even, so every position scheme applies
+    block_size = draw(st.integers(1, 32))
+    return dict(
+        n_head=n_head,
+        d_model=n_head * head_dim,
+        block_size=block_size,
+        T=draw(st.integers(1, block_size)),
+        B=draw(st.integers(1, 3)),
+        seed=draw(st.integers(0, 2**31 - 1)),
+        # Weight scale: large enough that softmax is far from uniform, so a wrong mask, scale or
+        # q/k/v order changes the output by much more than round-off.
+        gain=draw(st.floats(0.5, 3.0)),
+    )
+
+
+def expected_attention(attn, positions, x):
+    B, T, C = x.shape
+    H, hd = attn.n_head, C // attn.n_head
+    qkv = F.linear(x, attn.qkv.weight, attn.qkv.bias)
+    # Reference layout: the 3C outputs are [q | k | v], each split into H heads of hd.
+    q, k, v = (part.reshape(B, T, H, hd).transpose(1, 2) for part in qkv.split(C, dim=-1))
+    q, k = positions.rotate(q, k)
+    causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal)
+    return F.linear(y.transpose(1, 2).reshape(B, T, C), attn.proj.weight, attn.proj.bias)
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+@pytest.mark.parametrize("pos", POSITIONS.names())
+@given(case=attention_cases())
+def test_attention_equals_sdpa_with_explicit_causal_mask(pos, attention, case):
+    cfg = ModelConfig(vocab_size=300, block_size=case["block_size"], n_layer=1, n_head=case["n_head"],
+                      d_model=case["d_model"], dropout=0.3, pos=pos, attention=attention)
+    attn = CausalSelfAttention(cfg).double().eval()
+    positions = POSITIONS.get(pos)(cfg.block_size, cfg.d_model, cfg.n_head).double()
+    generator = torch.Generator().manual_seed(case["seed"])
+    scale = case["gain"] / cfg.d_model**0.5
+    with torch.no_grad():
+        for linear in (attn.qkv, attn.proj):
+            linear.weight.copy_(randn(linear.weight.shape, generator) * scale)
+            linear.bias.copy_(randn(linear.bias.shape, generator) * 0.1)
+    x = randn((case["B"], case["T"], cfg.d_model), generator)
+
+    with torch.no_grad():
+        actual = attn(x, positions)
+
+    torch.testing.assert_close(actual, expected_attention(attn, positions, x), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("pos", POSITIONS.names())
+def test_both_attention_paths_give_the_same_model_output(pos):
+    """Same seed, same weights (the reference path adds only a buffer), so same eval logits."""
+    models = {}
+    for attention in ATTENTIONS:
+        torch.manual_seed(0)
+        cfg = ModelConfig(vocab_size=300, block_size=16, n_layer=2, n_head=2, d_model=32, pos=pos,
+                          init="kaiming", attention=attention)
+        models[attention] = GPT(cfg).double().eval()
+    tokens = torch.randint(300, (2, 16), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits = [model(tokens) for model in models.values()]
+    for other in logits[1:]:
+        torch.testing.assert_close(other, logits[0], rtol=1e-9, atol=1e-10)
