@@ -1,0 +1,1 @@
+"""pytest-benchmark suites for the Mainrun model and components, and `render` for BENCHMARKS.md."""
