@@ -1,0 +1,100 @@
+"""A cell is one variant trained with one seed: the unit of work every backend runs.
+
+`run_cell` is what a pool worker or a submitit job executes: it trains, then commits the cell's
+files into the results folder itself, so a finished cell is on disk even if the runner that
+launched it has died since.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mainrun.cli import load_plugins
+from mainrun.components import FAMILIES
+from mainrun.config import TrainConfig, Variant
+from mainrun.train import RunResult, train
+
+from .store import ResultsDir
+
+
+@dataclass(frozen=True)
+class Cell:
+    config: TrainConfig  # everything the cell trains with, variant and seed included
+    plugins: tuple[str, ...]  # a fresh worker process must import these before it can build the model
+    source: str  # the resolved data source, for records of cells that fail before train() reports it
+    fingerprint: str
+
+    @property
+    def variant(self) -> Variant:
+        return self.config.variant
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def key(self) -> str:
+        return cell_key(self.variant, self.seed)
+
+
+def cell_key(variant: Variant, seed: int) -> str:
+    """The cell's folder name, e.g. `layernorm-learned-default-sgd-seed1337`."""
+    return "-".join(getattr(variant, family) for family in FAMILIES) + f"-seed{seed}"
+
+
+def result_record(cell: Cell, result: RunResult) -> dict[str, Any]:
+    record = base_record(cell, result.status)
+    record.update(
+        val_loss=result.val_loss, best_val_loss=result.best_val_loss, val_loss_per_token=result.val_loss_per_token,
+        val_coverage=result.val_coverage, params=result.params, steps=result.steps, max_steps=result.max_steps,
+        tokens_per_s=result.tokens_per_s, wall_s=result.wall_s, data=result.data, fingerprint=result.fingerprint,
+        device=result.device, flops_per_token=result.flops_per_token,
+    )
+    return record
+
+
+def failed_record(cell: Cell, error: str, wall_s: float | None = None) -> dict[str, Any]:
+    record = base_record(cell, "failed")
+    record.update(error=error, wall_s=wall_s)
+    return record
+
+
+def base_record(cell: Cell, status: str) -> dict[str, Any]:
+    cfg = cell.config
+    return {
+        **cell.variant.as_dict(), "variant": str(cell.variant), "seed": cell.seed, "status": status,
+        "val_loss": None, "best_val_loss": None, "val_loss_per_token": None, "val_coverage": None,
+        "params": None, "steps": None, "max_steps": None, "tokens_per_s": None, "wall_s": None,
+        "data": cell.source, "fingerprint": cell.fingerprint, "scale": cfg.scale, "device": None,
+        "flops_per_token": None, "error": None,
+    }
+
+
+def run_cell(cell: Cell, results_root: str, progress_position: int | None = None) -> dict[str, Any]:
+    """Train one cell and commit its files; an exception becomes a `failed` record, not a crash.
+
+    `progress_position` is the row of this cell's tqdm bar; None shows no bar."""
+    store = ResultsDir(results_root)
+    store.cell_dir(cell.key).mkdir(parents=True, exist_ok=True)
+    log_file = store.partial_log(cell.key)
+    cfg = dataclasses.replace(cell.config, log_file=str(log_file))
+    start = time.time()
+    try:
+        load_plugins(list(cell.plugins))
+        result = train(cfg, progress=progress_position is not None, progress_position=progress_position)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        # The record keeps one line for the table; the log keeps the traceback for whoever debugs it.
+        with open(log_file, "a", encoding="utf-8") as log:
+            log.write(json.dumps({"event": "cell_failed", "timestamp": time.time(), "error": error,
+                                  "traceback": traceback.format_exc()}) + "\n")
+        record, curve = failed_record(cell, error, wall_s=time.time() - start), []
+    else:
+        record, curve = result_record(cell, result), result.curve
+    store.write_cell(cell.key, record, curve)
+    return record

@@ -1,0 +1,156 @@
+"""Effects of the component swaps, with 95% intervals from seed-to-seed variation.
+
+Every number here is a *contrast*: a weighted sum of cell losses whose weights sum to zero.
+
+- Delta vs baseline: +1 on the variant, -1 on the baseline.
+- Main effect of swapping family F from its reference level r to level L (a factorial grid): the
+  mean loss over the cells with F = L minus the mean over the cells with F = r, every other family
+  running over all of its levels. Negative means the swap lowers the loss.
+- Two-way interaction of F: r -> L with G: s -> M, on the 2x2 sub-design of those four levels: the
+  mean over cells where both or neither are swapped minus the mean over cells where exactly one is,
+  i.e. half of (the effect of swapping F with G swapped) - (the effect of swapping F with G not
+  swapped). This is the usual 2^k factorial convention: interactions are on the same scale and have
+  the same variance as main effects. Positive means the two swaps help less together than their
+  main effects add up to.
+
+The estimator treats each seed as a block. For every seed s whose cells in the contrast all have a
+finite loss, the contrast is computed from that seed's cells alone, giving c_s. The estimate is the
+mean of the c_s over the n such seeds (with every cell present, exactly the contrast of the cell
+means) and its 95% interval is the Student t interval mean +/- t(0.975, n-1) * sd(c_s) / sqrt(n).
+Why per seed rather than pooling the within-cell variance: a seed fixes the data split, the
+tokenizer and the initial weights for *all* variants alike, so cells of one seed are correlated;
+differencing within a seed cancels whatever the seed shifts for every variant, and the spread of
+the c_s measures exactly the noise left in the contrast, without assuming cells are independent or
+have equal variances. With one seed there is no spread to measure: the interval is None (shown as
+n/a), and the effect cannot be called beyond or within noise.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import statistics
+from dataclasses import dataclass
+
+from mainrun.components import FAMILIES
+from mainrun.config import Variant
+
+Cells = dict[tuple[Variant, int], float]  # (variant, seed) -> final val loss, for cells that finished ok
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    half_width: float | None  # of the 95% interval; None with fewer than two seeds
+    n_seeds: int
+
+    @property
+    def within_noise(self) -> bool | None:
+        """True if the 95% interval contains 0; None when there is no interval."""
+        if self.half_width is None:
+            return None
+        return abs(self.value) <= self.half_width
+
+
+@dataclass(frozen=True)
+class Effect:
+    name: str  # "opt: sgd -> adamw" (a main effect) or "norm=rmsnorm x opt=adamw" (an interaction)
+    estimate: Estimate
+    order: int  # 1 for a main effect, 2 for a two-way interaction
+
+
+@functools.lru_cache(maxsize=None)
+def t_critical_975(df: int) -> float:
+    """The 0.975 quantile of Student's t with df degrees of freedom (12.706 for df=1, 1.96 as df->inf).
+
+    Bisection on the CDF, which is 1/2 plus the integral of the density from 0 (Simpson's rule):
+    exact to well under 1e-6, and no dependency on scipy for one number."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def density(t: float) -> float:
+        return math.exp(log_norm - (df + 1) / 2 * math.log1p(t * t / df))
+
+    def cdf(t: float, intervals: int = 4000) -> float:
+        h = t / intervals
+        inner = sum((4 if i % 2 else 2) * density(i * h) for i in range(1, intervals))
+        return 0.5 + h / 3 * (density(0.0) + inner + density(t))
+
+    low, high = 0.0, 20.0  # t(0.975, 1) = 12.71 is the largest there is
+    while high - low > 1e-9:
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdf(mid) < 0.975 else (low, mid)
+    return (low + high) / 2
+
+
+def contrast(losses: Cells, weights: dict[Variant, float], seeds: list[int]) -> Estimate | None:
+    """The per-seed estimator described in the module docstring; None if no seed has every cell."""
+    per_seed = [sum(w * losses[variant, seed] for variant, w in weights.items())
+                for seed in seeds if all((variant, seed) in losses for variant in weights)]
+    if not per_seed:
+        return None
+    n = len(per_seed)
+    mean = statistics.fmean(per_seed)
+    half_width = t_critical_975(n - 1) * statistics.stdev(per_seed) / math.sqrt(n) if n >= 2 else None
+    return Estimate(mean, half_width, n)
+
+
+def delta_vs(losses: Cells, variant: Variant, reference: Variant, seeds: list[int]) -> Estimate | None:
+    return contrast(losses, {variant: 1.0, reference: -1.0}, seeds)
+
+
+def factor_levels(variants: list[Variant]) -> dict[str, list[str]] | None:
+    """{family: levels} for the families that vary, reference level first, if the variants are
+    exactly every combination of those levels (a full factorial); otherwise None."""
+    levels = {family: list(dict.fromkeys(getattr(v, family) for v in variants)) for family in FAMILIES}
+    factors = {family: names for family, names in levels.items() if len(names) > 1}
+    if not factors or len(set(variants)) != math.prod(len(names) for names in factors.values()):
+        return None
+    baseline = Variant()
+    for family, names in factors.items():
+        # The baseline's component is the natural reference; without it, the first level listed.
+        reference = getattr(baseline, family)
+        if reference in names:
+            names.remove(reference)
+            names.insert(0, reference)
+    return factors
+
+
+def _signed_weights(variants: list[Variant], signs: dict[Variant, int]) -> dict[Variant, float]:
+    """+1/(number of + cells) and -1/(number of - cells): mean(+) - mean(-) as a contrast."""
+    plus = sum(1 for v in variants if signs[v] > 0)
+    minus = len(variants) - plus
+    return {v: (1.0 / plus if signs[v] > 0 else -1.0 / minus) for v in variants}
+
+
+def factorial_effects(variants: list[Variant], losses: Cells, seeds: list[int]) -> list[Effect] | None:
+    """Main effects and two-way interactions of a full-factorial grid; None for any other grid."""
+    factors = factor_levels(variants)
+    if factors is None:
+        return None
+    effects = []
+    # Each non-reference level of each factor is one swap; a family with k levels gives k-1 swaps.
+    swaps = [(family, level) for family, levels in factors.items() for level in levels[1:]]
+    for family, level in swaps:
+        reference = factors[family][0]
+        cells = [v for v in variants if getattr(v, family) in (reference, level)]
+        signs = {v: 1 if getattr(v, family) == level else -1 for v in cells}
+        estimate = contrast(losses, _signed_weights(cells, signs), seeds)
+        if estimate is not None:
+            effects.append(Effect(f"{family}: {reference} -> {level}", estimate, order=1))
+    for (f, level_f), (g, level_g) in itertools.combinations(swaps, 2):
+        if f == g:
+            continue
+        ref_f, ref_g = factors[f][0], factors[g][0]
+        cells = [v for v in variants if getattr(v, f) in (ref_f, level_f) and getattr(v, g) in (ref_g, level_g)]
+        signs = {v: (1 if getattr(v, f) == level_f else -1) * (1 if getattr(v, g) == level_g else -1) for v in cells}
+        estimate = contrast(losses, _signed_weights(cells, signs), seeds)
+        if estimate is not None:
+            effects.append(Effect(f"{f}={level_f} x {g}={level_g}", estimate, order=2))
+    return effects
+
+
+def ordered(effects: list[Effect]) -> list[Effect]:
+    """Main effects, then interactions, each largest first: the question is what mattered most."""
+    return sorted(effects, key=lambda e: (e.order, -abs(e.estimate.value)))

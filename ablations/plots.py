@@ -1,0 +1,94 @@
+"""The report's PNGs: validation curves, effects with their intervals, and each recipe's lr schedule.
+
+Imported only when matplotlib is installed (the `plot` extra); `report.plotting_available` has
+already selected the non-interactive Agg backend.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+from mainrun.components.optimizers import lr_curve
+from mainrun.config import Variant
+
+from .cells import cell_key
+from .effects import Effect, ordered
+from .grid import swap_label
+from .store import ResultsDir
+
+
+def write_all(root: Path, run: dict[str, Any], variants: list[Variant], seeds: list[int],
+              records: list[dict[str, Any]], effects: list[Effect]) -> list[tuple[str, str]]:
+    """Write the PNGs into root; return (file name, title) for each, for results.md to link."""
+    written = [("curves.png", "Validation loss curves")]
+    plot_curves(root, variants, seeds, root / "curves.png")
+    if effects:
+        plot_effects(ordered(effects), root / "effects.png")
+        written.append(("effects.png", "Effects with 95% intervals"))
+    max_steps = next((r["max_steps"] for r in records if r["max_steps"]), None)
+    if max_steps:
+        recipes = list(dict.fromkeys(v.opt for v in variants))
+        plot_lr_schedules(recipes, max_steps, run["config"]["lr"], root / "lr_schedule.png")
+        written.append(("lr_schedule.png", "Learning-rate schedule of each optimizer recipe"))
+    return written
+
+
+def plot_curves(root: Path, variants: list[Variant], seeds: list[int], path: Path) -> None:
+    """One colour per variant, one line per seed (seeds split the data differently, so their
+    evaluation steps differ and are not averaged)."""
+    store = ResultsDir(root)
+    fig, ax = plt.subplots(figsize=(10, 6))
+    colours = plt.get_cmap("tab20")
+    for i, variant in enumerate(variants):
+        style = (dict(color="black", linewidth=2.0, zorder=3) if variant.is_baseline
+                 else dict(color=colours(i % 20), linewidth=1.0))
+        labelled = False
+        for seed in seeds:
+            record = store.read_record(cell_key(variant, seed))
+            curve = store.read_curve(cell_key(variant, seed))
+            if record is None or record["status"] != "ok" or not curve:
+                continue
+            steps, losses = zip(*curve)
+            ax.plot(steps, losses, label=None if labelled else swap_label(variant), **style)
+            labelled = True
+    ax.set_xlabel("step")
+    ax.set_ylabel("val loss (reference metric)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_effects(effects: list[Effect], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(effects) + 1.5))
+    names = [e.name for e in effects][::-1]
+    values = [e.estimate.value for e in effects][::-1]
+    half_widths = [e.estimate.half_width for e in effects][::-1]
+    colours = ["tab:grey" if e.estimate.within_noise is not False else "tab:blue" for e in effects][::-1]
+    has_intervals = any(h is not None for h in half_widths)
+    ax.barh(names, values, color=colours, capsize=3,
+            xerr=[h or 0.0 for h in half_widths] if has_intervals else None)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_title("95% intervals; grey: within noise" if has_intervals else "one seed: no intervals", fontsize=9)
+    ax.set_xlabel("effect on val loss (negative = lower loss)")
+    ax.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_lr_schedules(recipes: list[str], max_steps: int, lr: float | None, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for recipe in recipes:
+        ax.plot(range(max_steps), lr_curve(recipe, max_steps, lr), label=recipe)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

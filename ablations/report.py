@@ -1,0 +1,274 @@
+"""The table and the report of a results folder: results.md, results.csv, results.json, plots.
+
+    python -m ablations.report runs/full-1a2b3c4d          # re-render without training
+
+Reads `run.json` (which cells the grid has) and each cell's record; cells without a record yet (an
+interrupted run) count as "not run". Nothing here depends on when it runs, so rendering the same
+folder twice writes the same results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from mainrun.cli import OneLineArgumentParser, load_plugins, run_cli
+from mainrun.components import FAMILIES
+from mainrun.config import Variant
+from mainrun.errors import ConfigError
+
+from .cells import cell_key
+from .effects import Cells, Effect, Estimate, delta_vs, factorial_effects, ordered
+from .store import ResultsDir, to_json, write_atomic
+
+STATUSES = ("ok", "diverged", "failed", "not run")
+
+
+@dataclass
+class Row:
+    """One variant, summarised over its seeds."""
+
+    variant: Variant
+    records: list[dict[str, Any]]  # one per seed that has a record
+    missing: int  # seeds without a record yet
+    delta: Estimate | None = None
+    ok: list[dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ok = [r for r in self.records if r["status"] == "ok"]
+
+    def mean(self, key: str) -> float | None:
+        values = [r[key] for r in self.ok if r[key] is not None]
+        return statistics.fmean(values) if values else None
+
+    @property
+    def loss_sd(self) -> float | None:
+        return statistics.stdev(r["val_loss"] for r in self.ok) if len(self.ok) >= 2 else None
+
+    @property
+    def params(self) -> int | None:
+        return next((r["params"] for r in self.records if r["params"] is not None), None)
+
+    @property
+    def status_counts(self) -> Counter:
+        counts = Counter(r["status"] for r in self.records)
+        counts["not run"] = self.missing
+        return counts
+
+    @property
+    def sort_key(self) -> tuple:
+        loss = self.mean("val_loss")
+        return (loss is None, loss if loss is not None else 0.0, str(self.variant))
+
+
+def load(root: Path) -> tuple[dict[str, Any], list[Variant], list[int], list[dict[str, Any]]]:
+    """run.json, the grid's variants and seeds, and the records present, in grid order."""
+    store = ResultsDir(root)
+    run = store.read_run()
+    if run is None:
+        raise ConfigError(f"{root} is not an ablations results folder (no run.json)")
+    load_plugins(run["plugins"])  # so that plugin component names parse
+    variants = [Variant.parse(v) for v in run["variants"]]
+    seeds = list(run["seeds"])
+    records = [store.read_record(cell_key(v, s)) for v in variants for s in seeds]
+    return run, variants, seeds, [r for r in records if r is not None]
+
+
+def finished_losses(records: list[dict[str, Any]]) -> Cells:
+    return {(Variant.parse(r["variant"]), r["seed"]): r["val_loss"] for r in records
+            if r["status"] == "ok" and r["val_loss"] is not None and math.isfinite(r["val_loss"])}
+
+
+def summarise(variants: list[Variant], seeds: list[int], records: list[dict[str, Any]]) -> list[Row]:
+    by_variant: dict[str, list[dict[str, Any]]] = {str(v): [] for v in variants}
+    for record in records:
+        by_variant[record["variant"]].append(record)
+    losses = finished_losses(records)
+    baseline = Variant()
+    rows = []
+    for variant in variants:
+        found = by_variant[str(variant)]
+        row = Row(variant, found, missing=len(seeds) - len(found))
+        if baseline in variants and variant != baseline:
+            row.delta = delta_vs(losses, variant, baseline, seeds)
+        rows.append(row)
+    return sorted(rows, key=lambda row: row.sort_key)
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _estimate(est: Estimate | None) -> str:
+    if est is None:
+        return ""
+    if est.half_width is None:
+        return f"{est.value:+.4f}"
+    return f"{est.value:+.4f} ± {est.half_width:.4f}"
+
+
+def _status(counts: Counter) -> str:
+    return ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+
+
+def variant_table(rows: list[Row]) -> str:
+    headers = ["", *FAMILIES, "params", "val loss", "Δ vs baseline", "loss/token", "coverage", "tokens/s",
+               "wall s", "status"]
+    body = []
+    for row in rows:
+        loss = row.mean("val_loss")
+        loss_text = ""
+        if loss is not None:
+            sd = f" ± {row.loss_sd:.4f}" if row.loss_sd is not None else ""
+            loss_text = f"{loss:.4f}{sd} (n={len(row.ok)})"
+        coverage = row.mean("val_coverage")
+        body.append([
+            "baseline" if row.variant.is_baseline else "",
+            *row.variant.as_dict().values(),
+            _num(row.params, ","),
+            loss_text,
+            _estimate(row.delta),
+            _num(row.mean("val_loss_per_token"), ".4f"),
+            _num(None if coverage is None else 100 * coverage, ".1f") + ("%" if coverage is not None else ""),
+            _num(row.mean("tokens_per_s"), ",.0f"),
+            _num(row.mean("wall_s"), ".1f"),
+            _status(row.status_counts),
+        ])
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def effects_table(effects: list[Effect]) -> str:
+    body = []
+    for effect in effects:
+        est = effect.estimate
+        if est.within_noise is None:
+            verdict = "n/a: one seed, no interval"
+        else:
+            verdict = "within noise" if est.within_noise else "beyond noise"
+        interval = "n/a" if est.half_width is None else f"± {est.half_width:.4f}"
+        body.append([effect.name, f"{est.value:+.4f}", interval, est.n_seeds, verdict])
+    return tabulate(body, headers=["effect", "estimate", "95% interval", "seeds", "verdict"],
+                    tablefmt="github", disable_numparse=True)
+
+
+def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None, plots: list[tuple[str, str]],
+             plot_note: str) -> str:
+    cells = len(run["variants"]) * len(run["seeds"])
+    done = sum(len(row.records) for row in rows)
+    seeds = run["seeds"]
+    out = [
+        f"# Ablations: grid `{run['grid']}`, {len(run['variants'])} variants x {len(seeds)} "
+        f"seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})",
+        "",
+        f"Command: `{run['command']}`",
+        "",
+        f"Scale `{run['scale']}`; data `{run['data']}` (fingerprint `{run['fingerprint']}`); device `{run['device']}`; "
+        f"{done} of {cells} cells have a result.",
+        "",
+        "Val loss is the reference metric (summed token cross-entropy over the characters of the val text) at the "
+        "last evaluation: mean ± sd over the seeds that finished ok (n). Δ vs baseline is paired by seed, ± its 95% "
+        "interval. A seed sets the data split, the tokenizer, the initial weights and dropout, as in the reference.",
+        "",
+        variant_table(rows),
+        "",
+    ]
+    if effects is not None:
+        out += [
+            "## Effects",
+            "",
+            "Main effect of a swap: mean loss of the cells with it minus the mean of the cells without it, over all "
+            "levels of the other families. Interaction: half of (the effect of one swap with the other swap made) "
+            "minus (the effect with it not made). 95% intervals are Student t intervals over per-seed estimates; "
+            "an effect whose interval contains 0 is within noise. Negative lowers the loss.",
+            "",
+            effects_table(ordered(effects)) if effects else "No effect can be estimated yet: "
+            "no seed has every cell finished ok.",
+            "",
+        ]
+    failures = [r for row in rows for r in row.records if r["status"] == "failed"]
+    if failures:
+        out += ["## Failed cells", ""]
+        out += [f"- `{cell_key(Variant.parse(r['variant']), r['seed'])}`: {str(r['error']).splitlines()[0]}"
+                for r in failures]
+        out.append("")
+    out += ["## Plots", ""]
+    out += [f"![{title}]({name})" for name, title in plots] or [plot_note]
+    return "\n".join(out) + "\n"
+
+
+CSV_FIELDS = ["baseline", *FAMILIES, "params", "val_loss_mean", "val_loss_sd", "seeds_ok", "delta_vs_baseline",
+              "delta_ci95_half_width", "val_loss_per_token", "val_coverage", "tokens_per_s", "wall_s",
+              *(s.replace(" ", "_") for s in STATUSES)]
+
+
+def csv_text(rows: list[Row]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        counts = row.status_counts
+        writer.writerow({
+            "baseline": row.variant.is_baseline, **row.variant.as_dict(), "params": row.params,
+            "val_loss_mean": row.mean("val_loss"), "val_loss_sd": row.loss_sd, "seeds_ok": len(row.ok),
+            "delta_vs_baseline": row.delta.value if row.delta else None,
+            "delta_ci95_half_width": row.delta.half_width if row.delta else None,
+            "val_loss_per_token": row.mean("val_loss_per_token"), "val_coverage": row.mean("val_coverage"),
+            "tokens_per_s": row.mean("tokens_per_s"), "wall_s": row.mean("wall_s"),
+            **{s.replace(" ", "_"): counts[s] for s in STATUSES},
+        })
+    return buffer.getvalue()
+
+
+def plotting_available(plot: bool | None) -> tuple[bool, str]:
+    """Whether to plot, and what results.md says when it does not."""
+    if plot is False:
+        return False, "Plots were not requested (--no-plot)."
+    try:
+        import matplotlib
+    except ImportError:
+        if plot:
+            raise ConfigError("--plot needs matplotlib: pip install 'mainrun-ablations[plot]'") from None
+        return False, "No plots: matplotlib is not installed (pip install 'mainrun-ablations[plot]')."
+    matplotlib.use("Agg")
+    return True, ""
+
+
+def write_report(root: str | Path, plot: bool | None = None) -> str:
+    """Write results.md/.csv/.json (and plots) into the folder; return the markdown."""
+    root = Path(root)
+    run, variants, seeds, records = load(root)
+    rows = summarise(variants, seeds, records)
+    effects = factorial_effects(variants, finished_losses(records), seeds)
+    make_plots, plot_note = plotting_available(plot)
+    plots = []
+    if make_plots:
+        from . import plots as plotting
+
+        plots = plotting.write_all(root, run, variants, seeds, records, effects or [])
+    text = markdown(run, rows, effects, plots, plot_note)
+    write_atomic(root / "results.json", to_json(records))
+    write_atomic(root / "results.csv", csv_text(rows))
+    write_atomic(root / "results.md", text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineArgumentParser(prog="python -m ablations.report", description=__doc__.strip().splitlines()[0])
+    parser.add_argument("dir", help="a results folder written by python -m ablations.run")
+    parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=None,
+                        help="write PNG plots (default: when matplotlib is installed)")
+    args = parser.parse_args(argv)
+    print(write_report(args.dir, args.plot), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

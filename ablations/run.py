@@ -1,0 +1,214 @@
+"""Train every cell of a grid (variants x seeds), then print the table of what mattered.
+
+    python -m ablations.run --grid full --seeds 3 --data ../shared/data/hn_titles.txt
+
+Finished cells are kept in --out; running the same command again trains only what is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from mainrun import data
+from mainrun.cli import OneLineArgumentParser, add_train_arguments, load_plugins, run_cli, train_overrides
+from mainrun.config import TrainConfig
+from mainrun.data import sources
+from mainrun.errors import ConfigError
+from mainrun.train import resolve_device
+
+from .backends import Local, Submitit
+from .cells import Cell, failed_record
+from .grid import GRIDS, build_grid, parse_seeds
+from .report import write_report
+from .store import ResultsDir
+
+BACKENDS = ("local", "submitit", "submitit-local")
+
+# Without a GPU the default is one single-threaded worker per core. Measured on this project's 2-core
+# machine (torch 2.13 CPU), wall time of --grid full:
+#   scale tiny: 1 worker x 2 threads  TODO s,  2 workers x 1 thread  TODO s
+#   scale cpu:  1 worker x 2 threads  TODO s,  2 workers x 1 thread  TODO s
+# Cells are independent, so workers scale with cores, whereas intra-op threads on these narrow
+# matrices (d_model 32-128) mostly wait on each other; and when another process takes a core, a
+# descheduled thread stalls every op of a multi-threaded cell, while a single-threaded cell just slows.
+CPU_THREADS_PER_WORKER = 1
+
+# Long enough for a reference-scale cell on a slow GPU; submitit's own defaults (2 min local, 5 min
+# Slurm) would kill most cells.
+DEFAULT_TIMEOUT_MIN = 240
+
+
+def build_parser() -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(prog="python -m ablations.run", description=__doc__.strip().splitlines()[0])
+    grid = parser.add_argument_group("the grid")
+    grid.add_argument("--grid", help=f"{', '.join(GRIDS)} (default full: every combination of registered components)")
+    grid.add_argument("--axes", nargs="+", metavar="FAMILY=NAMES",
+                      help="custom grid, e.g. --axes norm=layernorm,rmsnorm pos=rope (other families stay at the baseline)")
+    grid.add_argument("--seeds", default="1", help="a count (3 = seeds 1337,1338,1339) or a list (1337,42); default 1")
+    out = parser.add_argument_group("results")
+    out.add_argument("--out", help="results folder (default runs/<grid>-<config hash>)")
+    out.add_argument("--plot", action=argparse.BooleanOptionalAction, default=None,
+                     help="write PNG plots (default: when matplotlib is installed)")
+    run = parser.add_argument_group("execution")
+    run.add_argument("--backend", default="local", choices=BACKENDS,
+                     help="local process pool (default); submitit: a job per cell (Slurm when sbatch exists); "
+                          "submitit-local: submitit's local subprocess jobs")
+    run.add_argument("--workers", type=int, help="cells at a time (default: one per GPU, else one per CPU core; "
+                                                 "Slurm: the whole grid)")
+    run.add_argument("--partition", help="Slurm partition")
+    run.add_argument("--gpus-per-job", type=int, help="GPUs per submitit job (default 1 if this machine has CUDA, else 0)")
+    run.add_argument("--timeout-min", type=int, default=DEFAULT_TIMEOUT_MIN,
+                     help=f"submitit job time limit in minutes (default {DEFAULT_TIMEOUT_MIN})")
+    add_train_arguments(parser, seed=False)
+    return parser
+
+
+def data_spec(source: sources.Source, spec: str) -> str:
+    """The data argument every cell gets: `auto` resolved once here, and paths made absolute so
+    that jobs started in another directory read the same file."""
+    if source.name == "embedded":
+        return "embedded"
+    if source.name.startswith("hub:"):
+        return "hub"
+    return str(Path(spec).expanduser().resolve())
+
+
+def config_hash(cfg: TrainConfig, fingerprint: str) -> str:
+    """Hash of what decides a cell's numbers besides its variant and seed: the data's content and
+    every hyperparameter. Execution details (device, threads, paths) are left out, so the same
+    experiment resumes wherever it runs."""
+    fields = cfg.as_dict()
+    for name in ("variant", "seed", "data", "device", "threads", "log_file", "cache_dir"):
+        del fields[name]
+    fields["data_fingerprint"] = fingerprint
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    load_plugins(args.plugin)
+    grid_name, variants = build_grid(args.grid, args.axes)
+    seeds = parse_seeds(args.seeds)
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be positive, got {args.workers}")
+    if args.gpus_per_job is not None and args.gpus_per_job < 0:
+        raise ConfigError(f"--gpus-per-job must be >= 0, got {args.gpus_per_job}")
+    if args.timeout_min < 1:
+        raise ConfigError(f"--timeout-min must be positive, got {args.timeout_min}")
+
+    slurm = args.backend == "submitit" and shutil.which("sbatch") is not None
+    if args.backend == "local":
+        device = resolve_device(args.device or "auto")
+        # Deal GPUs out one per worker only when the user left the device to us.
+        gpus = torch.cuda.device_count() if device.type == "cuda" and (args.device or "auto") == "auto" else 0
+        cells_get_gpu = device.type == "cuda"
+    else:
+        gpus = args.gpus_per_job if args.gpus_per_job is not None else int(torch.cuda.is_available())
+        cells_get_gpu = gpus > 0
+    # The reference scale takes hours per cell without a GPU; the cpu preset keeps its shape in minutes.
+    scale = args.scale or ("mainrun" if cells_get_gpu else "cpu")
+    base = TrainConfig.from_scale(scale, **train_overrides(args))
+    source = sources.resolve(base.data)
+    base.data = data_spec(source, base.data)
+    cells = [Cell(dataclasses.replace(base, variant=v, seed=s), tuple(args.plugin), source.name, source.fingerprint)
+             for v in variants for s in seeds]
+    for cell in cells:
+        cell.config.validate()  # e.g. rope needs an even head dimension: fail now, not in every cell
+
+    out = Path(args.out) if args.out else Path("runs") / f"{grid_name}-{config_hash(base, source.fingerprint)}"
+    store = ResultsDir(out)
+    with store.locked():
+        run = store.read_run()
+        digest = config_hash(base, source.fingerprint)
+        if run is not None and run["config_hash"] != digest:
+            raise ConfigError(f"{out} holds results of another configuration (config hash {run['config_hash']}, "
+                              f"this run {digest}); pass another --out")
+        todo = [cell for cell in cells if not store.is_done(cell.key)]
+
+        if slurm:
+            workers, threads = args.workers or max(1, len(todo)), args.threads
+            device_text = f"slurm jobs with {gpus} GPU(s) each"
+        else:
+            workers = args.workers or (max(gpus, 1) if cells_get_gpu else usable_cores() // CPU_THREADS_PER_WORKER)
+            workers = max(1, min(workers, len(todo)))
+            threads = args.threads or max(1, usable_cores() // workers)
+            device_text = f"cuda ({gpus} GPU(s) dealt one per worker)" if gpus and args.backend == "local" else \
+                ("cuda" if cells_get_gpu else "cpu")
+        todo = [dataclasses.replace(cell, config=dataclasses.replace(cell.config, threads=threads)) for cell in todo]
+
+        run = {
+            "grid": grid_name, "variants": [str(v) for v in variants], "seeds": seeds, "plugins": args.plugin,
+            "cells": len(cells), "scale": scale, "data": source.name, "fingerprint": source.fingerprint,
+            "device": device_text, "backend": "submitit (slurm)" if slurm else args.backend, "workers": workers,
+            "threads": threads, "config": {k: v for k, v in base.as_dict().items() if k not in ("variant", "seed")},
+            "config_hash": digest, "command": "python -m ablations.run " + shlex.join(sys.argv[1:] if argv is None else argv),
+            "torch": torch.__version__,
+        }
+        store.write_run(run)
+        print(f"ablations: {len(cells)} cells ({len(variants)} variants x {len(seeds)} seed(s)), scale {scale}, "
+              f"data {source.name}, device {device_text}; {run['backend']} backend, {workers} worker(s) x "
+              f"{threads or 'default'} thread(s); results in {out}", flush=True)
+        if len(todo) < len(cells):
+            print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished", flush=True)
+
+        # Building the corpus once per seed here reports data errors before any cell starts, and
+        # spares parallel workers from queueing on the cache lock to build the same tokenizer.
+        for seed in sorted({cell.seed for cell in todo}):
+            data.prepare(base.data, base.num_titles, base.val_frac, seed, base.vocab_size, base.cache_dir)
+
+        if args.backend == "local":
+            backend = Local(workers=workers, gpus=gpus, cell_bars=sys.stderr.isatty())
+        else:
+            backend = Submitit(cluster=None if args.backend == "submitit" else "local", max_in_flight=workers,
+                               timeout_min=args.timeout_min, gpus_per_job=gpus, partition=args.partition)
+        failed = run_cells(backend, todo, store)
+        if failed is None:
+            return 130
+        print(write_report(out, args.plot), end="", flush=True)
+    print(f"written: {out}/results.md, results.csv, results.json", flush=True)
+    return 1 if failed else 0
+
+
+def run_cells(backend: Local | Submitit, cells: list[Cell], store: ResultsDir) -> int | None:
+    """Run the cells, reporting each as it finishes; return how many failed, or None on Ctrl-C."""
+    bar = tqdm(total=len(cells), desc="cells", unit="cell", position=0, dynamic_ncols=True,
+               disable=not sys.stderr.isatty())
+    start, failed = time.time(), 0
+    try:
+        for done, (cell, outcome) in enumerate(backend.run(cells, store.root), 1):
+            if isinstance(outcome, BaseException):  # the cell never reported: its process or job died
+                outcome = failed_record(cell, f"{type(outcome).__name__}: {outcome}")
+                store.write_cell(cell.key, outcome, [])
+            failed += outcome["status"] == "failed"
+            bar.update(1)
+            eta = (time.time() - start) / done * (len(cells) - done)
+            loss = f", val loss {outcome['val_loss']:.4f}" if outcome["val_loss"] is not None else ""
+            error = f": {outcome['error'].splitlines()[0]}" if outcome["error"] else ""
+            tqdm.write(f"[{done}/{len(cells)}] {cell.key}: {outcome['status']}{loss}{error} "
+                       f"(eta {tqdm.format_interval(eta)})", file=sys.stderr)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted: finished cells are kept in {store.root}; run the same command again to resume",
+              file=sys.stderr)
+        return None
+    bar.close()
+    return failed
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,135 @@
+"""The results folder: one subfolder per finished cell, a run description, and an exclusive lock.
+
+    DIR/
+      run.json                  what was run: grid, seeds, scale, data, device, config and its hash
+      .lock                     held (flock) by the one runner writing here; holds its pid
+      cells/<key>/record.json   the cell's result; its presence means "this cell is finished"
+      cells/<key>/log.jsonl     the full training log (log.jsonl.partial while the cell trains)
+      cells/<key>/curve.json    [[step, val_loss], ...]
+      results.{md,csv,json}, *.png   written by `ablations.report`
+
+Every file is written to a temporary name and renamed into place, so a crash (or SIGKILL) leaves
+either the old file or the new one, never half of one. `record.json` is renamed last, which makes
+it the commit point of a cell: a cell killed before it simply trains again on resume.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+from mainrun.errors import MainrunError
+
+# A failed cell (an exception) is retried by the next run; ok and diverged are results to keep.
+DONE_STATUSES = ("ok", "diverged")
+
+
+class ResultsInUse(MainrunError):
+    """Another runner holds the folder's lock."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per writer, and created by open() so that it gets the usual umask permissions.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def to_json(value: Any) -> str:
+    """JSON with NaN/inf written as null: strict JSON that any reader accepts."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(value), indent=1, allow_nan=False) + "\n"
+
+
+class ResultsDir:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @property
+    def run_file(self) -> Path:
+        return self.root / "run.json"
+
+    def cell_dir(self, key: str) -> Path:
+        return self.root / "cells" / key
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the folder's lock for the duration; a second holder fails at once with ResultsInUse.
+
+        flock belongs to the open file, so the kernel releases it when the runner dies, however
+        it dies: there is never a stale lock to clean up by hand."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+", encoding="utf-8") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "unknown"
+                raise ResultsInUse(
+                    f"{self.root} is in use by another ablations runner (pid {holder}); "
+                    "wait for it to finish or pass another --out"
+                ) from None
+            lock.seek(0)
+            lock.truncate()
+            lock.write(f"{os.getpid()}\n")
+            lock.flush()
+            yield
+
+    def read_run(self) -> dict[str, Any] | None:
+        if not self.run_file.exists():
+            return None
+        return json.loads(self.run_file.read_text(encoding="utf-8"))
+
+    def write_run(self, run: dict[str, Any]) -> None:
+        write_atomic(self.run_file, to_json(run))
+
+    def read_record(self, key: str) -> dict[str, Any] | None:
+        path = self.cell_dir(key) / "record.json"
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def is_done(self, key: str) -> bool:
+        record = self.read_record(key)
+        return record is not None and record["status"] in DONE_STATUSES
+
+    def read_curve(self, key: str) -> list[tuple[int, float]]:
+        path = self.cell_dir(key) / "curve.json"
+        if not path.exists():
+            return []
+        return [(step, float("nan") if loss is None else loss)
+                for step, loss in json.loads(path.read_text(encoding="utf-8"))]
+
+    def partial_log(self, key: str) -> Path:
+        return self.cell_dir(key) / "log.jsonl.partial"
+
+    def write_cell(self, key: str, record: dict[str, Any], curve: list[tuple[int, float]]) -> None:
+        """Commit a cell: its log and curve first, then the record that marks it finished."""
+        cell = self.cell_dir(key)
+        cell.mkdir(parents=True, exist_ok=True)
+        partial = self.partial_log(key)
+        if partial.exists():
+            os.replace(partial, cell / "log.jsonl")
+        write_atomic(cell / "curve.json", to_json([list(point) for point in curve]))
+        write_atomic(cell / "record.json", to_json(record))

@@ -1,0 +1,120 @@
+"""The statistics behind the table, on synthetic losses with known answers."""
+import itertools
+import math
+
+import pytest
+from torch import nn
+
+from ablations.effects import contrast, delta_vs, factor_levels, factorial_effects, t_critical_975
+from ablations.grid import full_grid, product, single_grid
+from mainrun.components import NORMS
+from mainrun.config import Variant
+
+SEEDS = [1337, 1338, 1339]
+
+
+def test_t_critical_values():
+    # Textbook values; df=2 also has the closed form 0.95 * sqrt(2 / (0.975 * 0.025 * 4)).
+    assert t_critical_975(1) == pytest.approx(12.7062, abs=1e-4)
+    assert t_critical_975(2) == pytest.approx(0.95 * math.sqrt(2 / (4 * 0.975 * 0.025)), abs=1e-6)
+    assert t_critical_975(4) == pytest.approx(2.7764, abs=1e-4)
+    assert t_critical_975(30) == pytest.approx(2.0423, abs=1e-4)
+    assert t_critical_975(10_000) == pytest.approx(1.9602, abs=1e-4)
+
+
+def synthetic(variants, seeds, seed_offset=None, noise=None):
+    """loss = 2 + 0.4*[opt swapped] - 0.02*[pos swapped] + 0.06*[norm and opt swapped] + per-seed terms."""
+    losses = {}
+    for v, s in itertools.product(variants, seeds):
+        x = {"norm": v.norm == "rmsnorm", "pos": v.pos == "rope", "opt": v.opt == "adamw"}
+        loss = 2.0 + 0.4 * x["opt"] - 0.02 * x["pos"] + 0.06 * (x["norm"] and x["opt"])
+        loss += (seed_offset or {}).get(s, 0.0) + (noise or {}).get((v, s), 0.0)
+        losses[v, s] = loss
+    return losses
+
+
+def by_name(effects):
+    return {e.name: e.estimate for e in effects}
+
+
+def test_main_effects_and_interactions_of_a_full_factorial():
+    # Seed offsets shift every variant of a seed alike: per-seed contrasts cancel them exactly.
+    losses = synthetic(full_grid(), SEEDS, seed_offset={1337: -0.3, 1338: 0.0, 1339: 0.5})
+    effects = by_name(factorial_effects(full_grid(), losses, SEEDS))
+    assert len(effects) == 4 + 6
+    # The norm x opt term is on for a quarter of the cells: it moves both main effects by half its size.
+    assert effects["opt: sgd -> adamw"].value == pytest.approx(0.4 + 0.03)
+    assert effects["norm: layernorm -> rmsnorm"].value == pytest.approx(0.03)
+    assert effects["pos: learned -> rope"].value == pytest.approx(-0.02)
+    assert effects["init: default -> kaiming"].value == pytest.approx(0.0, abs=1e-12)
+    assert effects["norm=rmsnorm x opt=adamw"].value == pytest.approx(0.03)  # half the difference of differences
+    assert effects["pos=rope x opt=adamw"].value == pytest.approx(0.0, abs=1e-12)
+    opt = effects["opt: sgd -> adamw"]
+    assert opt.n_seeds == 3 and opt.half_width == pytest.approx(0.0, abs=1e-9) and opt.within_noise is False
+
+
+def test_interval_is_the_t_interval_of_per_seed_contrasts():
+    variant, baseline = Variant(opt="adamw"), Variant()
+    losses = {(baseline, s): 2.0 for s in SEEDS}
+    losses.update({(variant, 1337): 2.1, (variant, 1338): 2.2, (variant, 1339): 2.3})
+    delta = delta_vs(losses, variant, baseline, SEEDS)
+    # per-seed differences 0.1, 0.2, 0.3: mean 0.2, sd 0.1
+    assert delta.value == pytest.approx(0.2)
+    assert delta.half_width == pytest.approx(t_critical_975(2) * 0.1 / math.sqrt(3))
+    assert delta.half_width == pytest.approx(0.2484, abs=1e-4)
+    assert delta.within_noise is True
+
+
+def test_noise_widens_the_interval():
+    grid = product({"opt": ["sgd", "adamw"], "pos": ["learned", "rope"]})
+    noise = {(Variant(pos="rope"), 1337): 0.05, (Variant(pos="rope"), 1338): -0.05}
+    effects = by_name(factorial_effects(grid, synthetic(grid, SEEDS, noise=noise), SEEDS))
+    pos = effects["pos: learned -> rope"]
+    # per-seed pos effects: -0.02 + 0.025, -0.02 - 0.025, -0.02 (half of the cells are noisy)
+    assert pos.value == pytest.approx(-0.02)
+    assert pos.half_width == pytest.approx(t_critical_975(2) * 0.025 / math.sqrt(3))
+    assert pos.within_noise is True
+    assert effects["opt: sgd -> adamw"].within_noise is False
+
+
+def test_one_seed_has_no_interval():
+    losses = synthetic(full_grid(), [1337])
+    opt = by_name(factorial_effects(full_grid(), losses, [1337]))["opt: sgd -> adamw"]
+    assert opt.value == pytest.approx(0.43)
+    assert opt.half_width is None and opt.within_noise is None and opt.n_seeds == 1
+
+
+def test_a_seed_with_a_missing_cell_is_left_out():
+    losses = synthetic(full_grid(), SEEDS, seed_offset={1339: 1.0})
+    del losses[Variant(norm="rmsnorm", opt="adamw"), 1339]  # diverged or failed
+    opt = by_name(factorial_effects(full_grid(), losses, SEEDS))["opt: sgd -> adamw"]
+    assert opt.n_seeds == 2 and opt.value == pytest.approx(0.43)
+    assert contrast(losses, {Variant(norm="rmsnorm", opt="adamw"): 1.0, Variant(): -1.0}, [1339]) is None
+
+
+def test_only_full_factorial_grids_have_effects():
+    assert factorial_effects(single_grid(), synthetic(single_grid(), SEEDS), SEEDS) is None
+    assert factor_levels([Variant()]) is None
+    incomplete = full_grid()[:-1]
+    assert factorial_effects(incomplete, synthetic(incomplete, SEEDS), SEEDS) is None
+
+
+def test_the_baseline_level_is_the_reference_wherever_it_is_listed():
+    grid = product({"opt": ["adamw", "sgd"]})
+    assert factor_levels(grid) == {"opt": ["sgd", "adamw"]}
+    effects = by_name(factorial_effects(grid, synthetic(grid, SEEDS), SEEDS))
+    assert effects["opt: sgd -> adamw"].value == pytest.approx(0.4)
+
+
+def test_a_family_with_three_levels_gives_one_effect_per_swap(monkeypatch):
+    monkeypatch.setitem(NORMS._factories, "scalenorm", lambda d_model: nn.Identity())
+    grid = product({"norm": ["layernorm", "rmsnorm", "scalenorm"], "opt": ["sgd", "adamw"]})
+    losses = {(v, s): 2.0 + 0.4 * (v.opt == "adamw") + {"layernorm": 0.0, "rmsnorm": 0.01, "scalenorm": 0.1}[v.norm]
+              for v in grid for s in SEEDS}
+    effects = by_name(factorial_effects(grid, losses, SEEDS))
+    assert set(effects) == {"norm: layernorm -> rmsnorm", "norm: layernorm -> scalenorm", "opt: sgd -> adamw",
+                            "norm=rmsnorm x opt=adamw", "norm=scalenorm x opt=adamw"}
+    assert effects["norm: layernorm -> scalenorm"].value == pytest.approx(0.1)
+    assert effects["norm: layernorm -> rmsnorm"].value == pytest.approx(0.01)
+    assert effects["opt: sgd -> adamw"].value == pytest.approx(0.4)
+    assert effects["norm=scalenorm x opt=adamw"].value == pytest.approx(0.0, abs=1e-12)

@@ -1,0 +1,205 @@
+"""`python -m ablations.run` end to end at the tiny scale on the embedded corpus (no network)."""
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ablations.run import main
+from ablations.store import ResultsDir
+from mainrun.cli import run_cli
+from mainrun.jsonlog import read_jsonl
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["--scale", "tiny", "--data", "embedded"]
+RECORD_FIELDS = {"norm", "pos", "init", "opt", "seed", "status", "val_loss", "best_val_loss", "val_loss_per_token",
+                 "val_coverage", "params", "tokens_per_s", "wall_s", "data", "scale"}
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ablations.run", *args]
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(command(*args), capture_output=True, text=True, timeout=300, cwd=REPO,
+                          env={**os.environ, **(env or {})})
+
+
+def records(out: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in out.glob("cells/*/record.json")}
+
+
+def table_without_timings(out: Path) -> list[dict]:
+    """results.csv minus the columns that measure speed, which no two runs share."""
+    with open(out / "results.csv") as f:
+        return [{k: v for k, v in row.items() if k not in ("tokens_per_s", "wall_s")} for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full") / "out"
+    return out, run("--grid", "full", *TINY, "--out", str(out))
+
+
+def test_full_grid_writes_the_table_and_every_cell(full_run):
+    out, result = full_run
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("ablations: 16 cells (16 variants x 1 seed(s)), scale tiny, data embedded, device cpu")
+    run_info = json.loads((out / "run.json").read_text())
+    assert (run_info["scale"], run_info["data"], run_info["device"], run_info["cells"]) == ("tiny", "embedded", "cpu", 16)
+
+    results = json.loads((out / "results.json").read_text())
+    assert len(results) == 16 and all(RECORD_FIELDS <= set(r) for r in results)
+    assert {r["status"] for r in results} == {"ok"} and {r["scale"] for r in results} == {"tiny"}
+    for key in records(out):
+        cell = out / "cells" / key
+        log = read_jsonl(cell / "log.jsonl")
+        assert log[0]["event"] == "hyperparameters_configured" and log[-1]["event"] == "run_finished"
+        curve = json.loads((cell / "curve.json").read_text())
+        assert curve[-1][1] == pytest.approx(log[-1]["val_loss"])
+
+    markdown = (out / "results.md").read_text()
+    assert markdown in result.stdout
+    variant_table, effects = markdown.split("## Effects")
+    rows = [line for line in variant_table.splitlines() if line.startswith("|") and ("sgd" in line or "adamw" in line)]
+    assert len(rows) == 16
+    assert [r for r in rows if r.startswith("| baseline ")] == [r for r in rows if "| layernorm | learned | default | sgd" in r]
+    losses = [float(r.split("|")[7].split()[0]) for r in rows]
+    assert losses == sorted(losses)
+    assert effects.split("## Plots")[0].count("n/a: one seed, no interval") == 4 + 6
+    for png in ("curves.png", "effects.png", "lr_schedule.png"):
+        assert (out / png).stat().st_size > 0 and f"]({png})" in markdown
+    assert len(table_without_timings(out)) == 16
+
+
+def test_report_rerenders_the_same_table_without_training(full_run, tmp_path):
+    out, _ = full_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for name in ("results.md", "results.csv", "results.json", "curves.png", "effects.png", "lr_schedule.png"):
+        (copy / name).unlink()
+    result = subprocess.run([sys.executable, "-m", "ablations.report", str(copy)], capture_output=True, text=True,
+                            timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    for name in ("results.md", "results.csv", "results.json"):
+        assert (copy / name).read_text() == (out / name).read_text()
+    assert result.stdout == (copy / "results.md").read_text()
+    assert (copy / "effects.png").exists()
+
+
+def test_resume_after_sigkill_keeps_finished_cells(full_run, tmp_path):
+    out = tmp_path / "out"
+    runner = subprocess.Popen(command("--grid", "full", *TINY, "--out", str(out), "--no-plot"), cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(records(out)) < 4:
+        assert runner.poll() is None and time.time() < deadline, "the runner ended before it could be killed"
+        time.sleep(0.05)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    time.sleep(0.5)  # a worker that outlived the runner would commit its cell meanwhile
+    kept = {p: p.stat().st_mtime_ns for p in out.glob("cells/*/record.json")}
+    assert 4 <= len(kept) < 16
+
+    result = run("--grid", "full", *TINY, "--out", str(out), "--no-plot")
+    assert result.returncode == 0, result.stderr
+    assert f"resuming: {len(kept)} of 16 cells already finished" in result.stdout
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert not list(out.glob("cells/*/log.jsonl.partial"))
+    assert table_without_timings(out) == table_without_timings(full_run[0])
+
+
+BROKEN_INIT_PLUGIN = '''
+from mainrun.components.inits import INITS
+
+
+@INITS.register("broken")
+def broken(model):
+    raise RuntimeError("this init is broken on purpose")
+'''
+
+
+def test_diverged_and_failed_cells_are_recorded_and_the_grid_goes_on(tmp_path):
+    (tmp_path / "broken_init.py").write_text(textwrap.dedent(BROKEN_INIT_PLUGIN))
+    out = tmp_path / "out"
+    # AdamW at lr 1e6 reaches a NaN loss within a few steps at this scale (SGD only grows huge).
+    args = ["--axes", "init=default,broken", "opt=adamw", "--lr", "1e6", "--plugin", "broken_init", *TINY,
+            "--out", str(out), "--no-plot"]
+    env = {"PYTHONPATH": str(tmp_path)}
+    result = run(*args, env=env)
+    assert result.returncode == 1, result.stderr  # a failed cell
+    found = records(out)
+    diverged = found["layernorm-learned-default-adamw-seed1337"]
+    failed = found["layernorm-learned-broken-adamw-seed1337"]
+    assert diverged["status"] == "diverged" and diverged["steps"] < diverged["max_steps"]
+    assert failed["status"] == "failed" and failed["error"] == "RuntimeError: this init is broken on purpose"
+    failed_log = read_jsonl(out / "cells" / "layernorm-learned-broken-adamw-seed1337" / "log.jsonl")
+    assert "broken on purpose" in failed_log[-1]["traceback"]
+    markdown = (out / "results.md").read_text()
+    assert "| 1 diverged" in markdown and "| 1 failed" in markdown
+    assert "- `layernorm-learned-broken-adamw-seed1337`: RuntimeError: this init is broken on purpose" in markdown
+
+    diverged_record = out / "cells" / "layernorm-learned-default-adamw-seed1337" / "record.json"
+    failed_record = out / "cells" / "layernorm-learned-broken-adamw-seed1337" / "record.json"
+    before = diverged_record.stat().st_mtime_ns, failed_record.stat().st_mtime_ns
+    again = run(*args, env=env)
+    assert "resuming: 1 of 2 cells already finished" in again.stdout
+    assert diverged_record.stat().st_mtime_ns == before[0]  # a result: kept
+    assert failed_record.stat().st_mtime_ns != before[1]  # no result: retried
+
+
+def test_submitit_local_backend_runs_cells_as_jobs(full_run, tmp_path):
+    out = tmp_path / "out"
+    result = run("--backend", "submitit-local", "--axes", "opt=sgd,adamw", *TINY, "--out", str(out), "--no-plot")
+    assert result.returncode == 0, result.stderr
+    assert "submitit-local backend" in result.stdout.splitlines()[0]
+    assert len(list((out / "submitit").glob("*/*_result.pkl"))) == 2  # one finished job per cell
+    reference = records(full_run[0])
+    for key, record in records(out).items():
+        assert record["status"] == "ok"
+        assert record["val_loss"] == pytest.approx(reference[key]["val_loss"], rel=1e-5)
+
+
+def test_a_second_runner_on_the_same_folder_exits_2(tmp_path):
+    out = tmp_path / "out"
+    with ResultsDir(out).locked():
+        result = run("--grid", "baseline", *TINY, "--out", str(out))
+    assert result.returncode == 2
+    assert result.stderr == (f"error: {out} is in use by another ablations runner (pid {os.getpid()}); "
+                             "wait for it to finish or pass another --out\n")
+    assert not (out / "cells").exists()
+
+
+def test_a_folder_of_another_configuration_is_refused(full_run, capsys):
+    out, _ = full_run
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main, ["--grid", "full", *TINY, "--lr", "0.01", "--out", str(out)])
+    assert exit_info.value.code == 2
+    assert "holds results of another configuration" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_at_once_and_keeps_finished_cells(tmp_path):
+    out = tmp_path / "out"
+    runner = subprocess.Popen(command("--axes", "init=default,kaiming", "opt=sgd,adamw", *TINY, "--out", str(out),
+                                      "--no-plot", "--workers", "1"),
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not records(out):
+        assert runner.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    runner.send_signal(signal.SIGINT)
+    _, stderr = runner.communicate(timeout=30)
+    assert runner.returncode == 130
+    assert "interrupted: finished cells are kept" in stderr
+    assert 1 <= len(records(out)) < 4
+    assert not (out / "results.md").exists()

@@ -1,0 +1,56 @@
+"""The results folder: the lock, atomic commits, and which cells count as finished."""
+import json
+import os
+
+import pytest
+
+from ablations.store import ResultsDir, ResultsInUse, to_json, write_atomic
+
+
+def test_second_lock_holder_fails_at_once_and_the_lock_is_released(tmp_path):
+    store = ResultsDir(tmp_path / "out")
+    with store.locked():
+        with pytest.raises(ResultsInUse, match=f"in use by another ablations runner \\(pid {os.getpid()}\\)"):
+            with ResultsDir(tmp_path / "out").locked():
+                pass
+    with store.locked():  # released on exit
+        pass
+
+
+def test_write_atomic_replaces_and_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "a" / "record.json"
+    write_atomic(path, "old")
+    write_atomic(path, "new")
+    assert path.read_text() == "new"
+    assert os.listdir(path.parent) == ["record.json"]
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_non_finite_numbers_become_null():
+    assert json.loads(to_json({"loss": float("nan"), "curve": [[1, float("inf")], [2, 1.5]]})) == {
+        "loss": None, "curve": [[1, None], [2, 1.5]]}
+
+
+@pytest.mark.parametrize("status, done", [("ok", True), ("diverged", True), ("failed", False)])
+def test_failed_cells_are_retried_and_the_rest_kept(tmp_path, status, done):
+    store = ResultsDir(tmp_path)
+    store.partial_log("cell").parent.mkdir(parents=True)
+    store.partial_log("cell").write_text('{"event": "training_step"}\n')
+    store.write_cell("cell", {"status": status}, [(1, 2.5), (2, float("nan"))])
+    assert store.is_done("cell") is done
+    assert not store.partial_log("cell").exists()
+    assert (store.cell_dir("cell") / "log.jsonl").read_text() == '{"event": "training_step"}\n'
+    assert store.read_curve("cell")[0] == (1, 2.5)
+
+
+def test_a_cell_without_a_record_is_not_done(tmp_path):
+    store = ResultsDir(tmp_path)
+    store.partial_log("cell").parent.mkdir(parents=True)
+    store.partial_log("cell").write_text("")  # killed mid-training
+    assert not store.is_done("cell") and store.read_record("cell") is None
