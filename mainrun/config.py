@@ -139,8 +139,10 @@ class TrainConfig:
         return d
 
 
-# `reference` is the reference program's explicit softmax attention: bit-for-bit the same random
-# stream for attention dropout. `sdpa` is torch's fused kernel: same maths, different dropout draws.
+# `sdpa`: torch's fused attention and the chunked head+loss of `mainrun.losses` (the fast path).
+# `reference`: the reference program's explicit softmax attention and unfused cross-entropy, for a
+# bit-for-bit identical random stream and rounding wherever a fused kernel could differ (on CUDA the
+# fused attention draws its dropout masks differently; on CPU both reproduce the reference figures).
 ATTENTIONS = ("sdpa", "reference")
 # fp32 is the default for parity; tf32 lets CUDA matmuls use TF32; bf16 adds autocast on top.
 PRECISIONS = ("fp32", "tf32", "bf16")

@@ -15,6 +15,7 @@ from torch import nn
 
 from .components import INITS, NORMS, POSITIONS
 from .components.positions import Positions
+from .losses import linear_cross_entropy, linear_cross_entropy_sum
 
 
 @dataclass(frozen=True)
@@ -109,16 +110,33 @@ class GPT(nn.Module):
         INITS.get(cfg.init)(self)
         self.head.weight = self.token_emb.weight
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Logits of shape (B, T, vocab)."""
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """The final-norm output of shape (B, T, d): everything but the LM head."""
         x = self.drop(self.positions.embed(self.token_emb(idx)))
         for block in self.blocks:
             x = block(x, self.positions)
-        return self.head(self.ln_f(x))
+        return self.ln_f(x)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Logits of shape (B, T, vocab)."""
+        return self.head(self.hidden(idx))
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = self(idx)
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+        """Mean token cross-entropy, the training objective."""
+        h = self.hidden(idx)
+        if self.cfg.attention == "reference":
+            logits = self.head(h)
+            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+        return linear_cross_entropy(h.view(-1, h.size(-1)), self.head.weight, targets.reshape(-1))
+
+    def loss_sum(self, idx: torch.Tensor, targets: torch.Tensor) -> float:
+        """Summed token cross-entropy (no grad): the numerator of the reference metric."""
+        with torch.no_grad():
+            h = self.hidden(idx)
+            if self.cfg.attention == "reference":
+                logits = self.head(h)
+                return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction="sum").item()
+            return linear_cross_entropy_sum(h.view(-1, h.size(-1)), self.head.weight, targets.reshape(-1))
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

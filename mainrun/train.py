@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import data
@@ -23,6 +22,7 @@ from .config import TrainConfig, Variant
 from .errors import ConfigError, DataError
 from .jsonlog import JsonlLogger
 from .model import GPT, ModelConfig
+from .runtime import keep_freed_memory_mapped
 
 
 @dataclass
@@ -82,8 +82,7 @@ def evaluate(model: GPT, val_ids: torch.Tensor, val_chars: int, block_size: int,
     total, tokens = 0.0, 0
     for x, y in eval_windows(val_ids, block_size, batch_size):
         with autocast():
-            logits = model(x)
-        total += F.cross_entropy(logits.view(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum").item()
+            total += model.loss_sum(x, y)
         tokens += y.numel()
     model.train(was_training)
     return Evaluation(loss=total / val_chars, loss_per_token=total / max(tokens, 1), coverage=tokens / len(val_ids))
@@ -102,6 +101,25 @@ def model_flops_per_token(params: int, n_layer: int, block_size: int, d_model: i
     return 6.0 * params + 12.0 * n_layer * block_size * d_model
 
 
+def autocast_for(precision: str, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
+    if precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def train_step(model: GPT, opt: torch.optim.Optimizer, scheduler: Any, x: torch.Tensor, y: torch.Tensor,
+               autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> float:
+    """One reference step: forward, zero_grad, backward, clip to 1.0, optimizer and scheduler step."""
+    with autocast():
+        loss = model.loss(x, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    scheduler.step()
+    return loss.item()  # the reference logs every step; this also syncs the device
+
+
 def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | None = None,
           on_validation: Callable[[int, float], None] | None = None) -> RunResult:
     """Run one training job. `on_validation(step, val_loss)` is called at each evaluation."""
@@ -109,6 +127,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        keep_freed_memory_mapped()
     # The reference seeds both generators first thing; nothing below draws from torch's generator
     # before the model is built, so these seeds fix the initial weights.
     torch.manual_seed(cfg.seed)
@@ -157,10 +177,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         # Kept on the device once: each step then slices a view instead of copying a batch over.
         train_ids, val_ids = corpus.train_ids.to(device), corpus.val_ids.to(device)
 
-        def autocast() -> contextlib.AbstractContextManager:
-            if cfg.precision == "bf16":
-                return torch.autocast(device.type, dtype=torch.bfloat16)
-            return contextlib.nullcontext()
+        autocast = autocast_for(cfg.precision, device)
 
         def validate(step: int) -> Evaluation:
             ev = evaluate(model, val_ids, info.val_chars, cfg.block_size, cfg.batch_size, autocast)
@@ -185,15 +202,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
             step += 1
             t_step = time.perf_counter()
             x, y, ptr = get_batch(train_ids, ptr, cfg.block_size, cfg.batch_size)
-            with autocast():
-                logits = model(x)
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            scheduler.step()
-            loss_value = loss.item()  # the reference logs every step; it also syncs the device here
+            loss_value = train_step(model, opt, scheduler, x, y, autocast)
             train_time += time.perf_counter() - t_step
             log.log("training_step", step=step, max_steps=max_steps, loss=loss_value, elapsed_time=time.time() - t0,
                     lr=opt.param_groups[0]["lr"])

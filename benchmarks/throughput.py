@@ -1,0 +1,162 @@
+"""Training throughput and MFU per variant, against this machine's own matmul peak.
+
+    python -m benchmarks.throughput --scale mainrun --variants single --steps 3
+    python -m benchmarks.throughput --scale cpu --variants full --profile
+
+In one process: measure the fp32 matmul peak (a square matmul, GFLOP/s), time training steps
+(the real `mainrun.train.train_step`) per variant on synthetic token ids, and report tokens/s and
+MFU = model FLOPs per step (6 x params x tokens + attention) / step time / peak. With
+`--reference`, the reference program's kernels (explicit attention, unfused loss, glibc's default
+allocator) are timed first, in the same process, so the speed-up is a side-by-side ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import itertools
+import platform
+import statistics
+import time
+
+import torch
+from tabulate import tabulate
+
+from mainrun.components import FAMILIES, OPTIMIZERS
+from mainrun.config import SCALES, TrainConfig, Variant
+from mainrun.model import GPT, ModelConfig
+from mainrun.runtime import keep_freed_memory_mapped
+from mainrun.train import autocast_for, model_flops_per_token, resolve_device, train_step
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak_gflops(device: torch.device, n: int = 4096, reps: int = 7, dtype=torch.float32) -> float:
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    sync(device)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def variants(kind: str) -> list[Variant]:
+    if kind == "baseline":
+        return [Variant()]
+    if kind == "single":
+        base = Variant()
+        swaps = [Variant(**{**base.as_dict(), fam: name}) for fam, reg in FAMILIES.items()
+                 for name in reg.names() if name != getattr(base, fam)]
+        return [base, *swaps]
+    return [Variant(*names) for names in itertools.product(*(reg.names() for reg in FAMILIES.values()))]
+
+
+def time_steps(cfg: TrainConfig, variant: Variant, attention: str, device: torch.device, steps: int, warmup: int,
+               precision: str = "fp32") -> tuple[list[float], int]:
+    torch.manual_seed(cfg.seed)
+    model = GPT(ModelConfig(vocab_size=cfg.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
+                            n_head=cfg.n_head, d_model=cfg.d_model, dropout=cfg.dropout, norm=variant.norm,
+                            pos=variant.pos, init=variant.init, attention=attention)).to(device)
+    opt, sched = OPTIMIZERS.get(variant.opt)(model.parameters(), 10_000, None, None)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.block_size), generator=gen).to(device)
+    y = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.block_size), generator=gen).to(device)
+    autocast = autocast_for(precision, device)
+    times = []
+    for i in range(warmup + steps):
+        sync(device)
+        t = time.perf_counter()
+        train_step(model, opt, sched, x, y, autocast)
+        sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return times, model.num_params()
+
+
+def restore_default_allocator() -> None:
+    """glibc's defaults (mmap above the dynamic threshold, trim at 128 KiB): what the reference runs with."""
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+        mallopt(-4, 65536)
+        mallopt(-1, 128 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+def profile_step(cfg: TrainConfig, attention: str, device: torch.device, rows: int = 15) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    time_steps(cfg, Variant(), attention, device, steps=0, warmup=1)
+    with profile(activities=activities) as prof:
+        time_steps(cfg, Variant(), attention, device, steps=1, warmup=0)
+    key = "cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", nargs="+", default=["mainrun"], choices=list(SCALES))
+    parser.add_argument("--variants", default="single", choices=["baseline", "single", "full"])
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (median reported)")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
+    parser.add_argument("--reference", action="store_true", help="also time the reference kernels, first")
+    parser.add_argument("--profile", action="store_true", help="print a torch.profiler table of one step")
+    parser.add_argument("--out", help="also write the table as markdown here")
+    args = parser.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    if args.precision in ("tf32", "bf16") and device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+               if device.type == "cpu" else f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}")
+    peak_before = matmul_peak_gflops(device)
+    print(f"machine: {machine}; fp32 matmul peak {peak_before:.0f} GFLOP/s", flush=True)
+
+    rows = []
+    for scale in args.scale:
+        cfg = TrainConfig.from_scale(scale)
+        tokens = cfg.batch_size * cfg.block_size
+        modes = (["reference"] if args.reference else []) + ["sdpa"]
+        for attention in modes:
+            if device.type == "cpu":
+                restore_default_allocator() if attention == "reference" else keep_freed_memory_mapped()
+            if args.profile:
+                print(f"\n--- profile: {scale}, baseline, attention={attention}\n{profile_step(cfg, attention, device)}")
+            kinds = ["baseline"] if attention == "reference" else [args.variants]
+            for variant in variants(kinds[0]):
+                times, params = time_steps(cfg, variant, attention, device, args.steps, args.warmup, args.precision)
+                step_s = statistics.median(times)
+                flops = model_flops_per_token(params, cfg.n_layer, cfg.block_size, cfg.d_model) * tokens
+                rows.append({"scale": scale, "kernels": "reference" if attention == "reference" else "fast",
+                             "variant": str(variant), "step_s (median)": round(step_s, 3),
+                             "min..max": f"{min(times):.3f}..{max(times):.3f}", "tokens/s": round(tokens / step_s),
+                             "TFLOP/step": round(flops / 1e12, 3), "MFU": flops / step_s / 1e9 / peak_before})
+                print(f"{scale:8s} {rows[-1]['kernels']:9s} {variant}  {step_s:.3f} s/step  "
+                      f"{tokens / step_s:,.0f} tok/s  MFU {rows[-1]['MFU']:.1%}", flush=True)
+    peak_after = matmul_peak_gflops(device)
+    for row in rows:
+        row["MFU"] = f"{row['MFU']:.1%}"
+    table = tabulate(rows, headers="keys", tablefmt="github")
+    footer = (f"\nfp32 matmul peak: {peak_before:.0f} GFLOP/s before, {peak_after:.0f} after; MFU uses the first. "
+              f"Machine: {machine}.")
+    print("\n" + table + footer)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table + "\n" + footer + "\n")
+
+
+if __name__ == "__main__":
+    main()
