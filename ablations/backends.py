@@ -12,11 +12,14 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+from tqdm import tqdm
 
 from .cells import Cell, run_cell
 
@@ -62,6 +65,9 @@ def _init_worker(slots: Any, runner_pid: int, gpus: int) -> None:
     # Ctrl-C reaches the whole process group; the runner alone decides what it stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_runner(runner_pid)
+    # tqdm would make a multiprocessing lock here, which guards nothing across spawned processes;
+    # left behind by a worker terminated on Ctrl-C, the resource tracker would warn about it.
+    tqdm.set_lock(threading.RLock())
     _worker_slot = slots.get()
     if gpus:
         # Read when CUDA initialises, which nothing in this process has done yet.
@@ -87,12 +93,12 @@ def _run_in_worker(cell: Cell, results_root: str, cell_bars: bool) -> dict[str, 
 class Submitit:
     """One submitit job per cell, at most `max_in_flight` submitted at a time.
 
-    cluster: "slurm", "local" (submitit's LocalExecutor: a subprocess per job), or None for
-    submitit's choice (Slurm when `sbatch` exists, else local). Local jobs all start the moment
-    they are submitted, hence the cap; Slurm queues them itself, so there the cap can be the grid.
+    cluster: "slurm", or "local" (submitit's LocalExecutor: a subprocess per job). Local jobs all
+    start the moment they are submitted, hence the cap; Slurm queues them itself, so there the cap
+    can be the whole grid.
     """
 
-    cluster: str | None
+    cluster: str
     max_in_flight: int
     timeout_min: int
     gpus_per_job: int
@@ -102,7 +108,7 @@ class Submitit:
     def executor(self, results_root: Path) -> Any:
         import submitit
 
-        executor = submitit.AutoExecutor(folder=results_root / "submitit" / "%j", cluster=self.cluster)
+        executor = submitit.AutoExecutor(folder=results_root / "submitit", cluster=self.cluster)
         executor.update_parameters(name="ablations", timeout_min=self.timeout_min, gpus_per_node=self.gpus_per_job,
                                    slurm_partition=self.partition)
         return executor

@@ -85,6 +85,11 @@ def swap_label(variant: Variant) -> str:
     return ", ".join(swaps) or "baseline"
 
 
+def count(n: int, noun: str) -> str:
+    """`count(1, "seed")` -> "1 seed", `count(3, "seed")` -> "3 seeds"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def parse_seeds(spec: str) -> list[int]:
     """`3` -> three seeds counting up from the reference seed 1337; `1337,42` -> exactly those."""
     spec = spec.strip()

@@ -27,6 +27,7 @@ from mainrun.errors import ConfigError
 
 from .cells import cell_key
 from .effects import Cells, Effect, Estimate, delta_vs, factorial_effects, ordered
+from .grid import count
 from .store import ResultsDir, to_json, write_atomic
 
 STATUSES = ("ok", "diverged", "failed", "not run")
@@ -165,13 +166,13 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
     done = sum(len(row.records) for row in rows)
     seeds = run["seeds"]
     out = [
-        f"# Ablations: grid `{run['grid']}`, {len(run['variants'])} variants x {len(seeds)} "
-        f"seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})",
+        f"# Ablations: grid `{run['grid']}`, {count(len(run['variants']), 'variant')} x {count(len(seeds), 'seed')} "
+        f"({', '.join(map(str, seeds))})",
         "",
         f"Command: `{run['command']}`",
         "",
         f"Scale `{run['scale']}`; data `{run['data']}` (fingerprint `{run['fingerprint']}`); device `{run['device']}`; "
-        f"{done} of {cells} cells have a result.",
+        f"{done} of {cells} cells have run.",
         "",
         "Val loss is the reference metric (summed token cross-entropy over the characters of the val text) at the "
         "last evaluation: mean ± sd over the seeds that finished ok (n). Δ vs baseline is paired by seed, ± its 95% "

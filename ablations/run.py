@@ -15,6 +15,7 @@ import shlex
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,7 +30,7 @@ from mainrun.train import resolve_device
 
 from .backends import Local, Submitit
 from .cells import Cell, failed_record
-from .grid import GRIDS, build_grid, parse_seeds
+from .grid import GRIDS, build_grid, count, parse_seeds
 from .report import write_report
 from .store import ResultsDir
 
@@ -99,11 +100,43 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    load_plugins(args.plugin)
-    grid_name, variants = build_grid(args.grid, args.axes)
-    seeds = parse_seeds(args.seeds)
+@dataclass
+class Placement:
+    """Where and how wide the cells run."""
+
+    backend: str  # as the header and run.json describe it
+    cluster: str | None  # None: this machine's process pool; else submitit's "slurm" or "local"
+    device: str
+    gpus: int  # local: GPUs dealt one per worker; submitit: GPUs per job
+    cells_get_gpu: bool
+    workers: int = 1
+    threads: int | None = None  # torch threads per cell; None leaves torch's default (Slurm)
+
+    def size(self, requested_workers: int | None, requested_threads: int | None, cells: int) -> None:
+        """Fix the worker and thread counts once the number of cells left to run is known."""
+        if self.cluster == "slurm":
+            self.workers, self.threads = requested_workers or max(1, cells), requested_threads
+            return
+        default = max(self.gpus, 1) if self.cells_get_gpu else usable_cores() // CPU_THREADS_PER_WORKER
+        self.workers = max(1, min(requested_workers or default, cells))
+        self.threads = requested_threads or max(1, usable_cores() // self.workers)
+
+
+def placement(args: argparse.Namespace) -> Placement:
+    if args.backend == "local":
+        device = resolve_device(args.device or "auto")
+        # Deal GPUs out one per worker only when the user left the device to us.
+        gpus = torch.cuda.device_count() if device.type == "cuda" and args.device in (None, "auto") else 0
+        text = f"cuda ({gpus} GPU(s), one per worker)" if gpus else device.type
+        return Placement("local", None, text, gpus, cells_get_gpu=device.type == "cuda")
+    gpus = args.gpus_per_job if args.gpus_per_job is not None else int(torch.cuda.is_available())
+    if args.backend == "submitit" and shutil.which("sbatch"):
+        return Placement("submitit (slurm)", "slurm", f"slurm jobs with {gpus} GPU(s) each", gpus, gpus > 0)
+    backend = "submitit-local" if args.backend == "submitit-local" else "submitit (local jobs: no sbatch here)"
+    return Placement(backend, "local", "cuda" if gpus else "cpu", gpus, gpus > 0)
+
+
+def check_limits(args: argparse.Namespace) -> None:
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be positive, got {args.workers}")
     if args.gpus_per_job is not None and args.gpus_per_job < 0:
@@ -111,17 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.timeout_min < 1:
         raise ConfigError(f"--timeout-min must be positive, got {args.timeout_min}")
 
-    slurm = args.backend == "submitit" and shutil.which("sbatch") is not None
-    if args.backend == "local":
-        device = resolve_device(args.device or "auto")
-        # Deal GPUs out one per worker only when the user left the device to us.
-        gpus = torch.cuda.device_count() if device.type == "cuda" and (args.device or "auto") == "auto" else 0
-        cells_get_gpu = device.type == "cuda"
-    else:
-        gpus = args.gpus_per_job if args.gpus_per_job is not None else int(torch.cuda.is_available())
-        cells_get_gpu = gpus > 0
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    check_limits(args)
+    load_plugins(args.plugin)
+    grid_name, variants = build_grid(args.grid, args.axes)
+    seeds = parse_seeds(args.seeds)
+    where = placement(args)
     # The reference scale takes hours per cell without a GPU; the cpu preset keeps its shape in minutes.
-    scale = args.scale or ("mainrun" if cells_get_gpu else "cpu")
+    scale = args.scale or ("mainrun" if where.cells_get_gpu else "cpu")
     base = TrainConfig.from_scale(scale, **train_overrides(args))
     source = sources.resolve(base.data)
     base.data = data_spec(source, base.data)
@@ -129,40 +161,31 @@ def main(argv: list[str] | None = None) -> int:
              for v in variants for s in seeds]
     for cell in cells:
         cell.config.validate()  # e.g. rope needs an even head dimension: fail now, not in every cell
-
-    out = Path(args.out) if args.out else Path("runs") / f"{grid_name}-{config_hash(base, source.fingerprint)}"
+    digest = config_hash(base, source.fingerprint)
+    out = Path(args.out) if args.out else Path("runs") / f"{grid_name}-{digest}"
     store = ResultsDir(out)
+
     with store.locked():
-        run = store.read_run()
-        digest = config_hash(base, source.fingerprint)
-        if run is not None and run["config_hash"] != digest:
-            raise ConfigError(f"{out} holds results of another configuration (config hash {run['config_hash']}, "
+        previous = store.read_run()
+        if previous is not None and previous["config_hash"] != digest:
+            raise ConfigError(f"{out} holds results of another configuration (config hash {previous['config_hash']}, "
                               f"this run {digest}); pass another --out")
         todo = [cell for cell in cells if not store.is_done(cell.key)]
-
-        if slurm:
-            workers, threads = args.workers or max(1, len(todo)), args.threads
-            device_text = f"slurm jobs with {gpus} GPU(s) each"
-        else:
-            workers = args.workers or (max(gpus, 1) if cells_get_gpu else usable_cores() // CPU_THREADS_PER_WORKER)
-            workers = max(1, min(workers, len(todo)))
-            threads = args.threads or max(1, usable_cores() // workers)
-            device_text = f"cuda ({gpus} GPU(s) dealt one per worker)" if gpus and args.backend == "local" else \
-                ("cuda" if cells_get_gpu else "cpu")
-        todo = [dataclasses.replace(cell, config=dataclasses.replace(cell.config, threads=threads)) for cell in todo]
-
-        run = {
+        where.size(args.workers, args.threads, len(todo))
+        todo = [dataclasses.replace(cell, config=dataclasses.replace(cell.config, threads=where.threads))
+                for cell in todo]
+        store.write_run({
             "grid": grid_name, "variants": [str(v) for v in variants], "seeds": seeds, "plugins": args.plugin,
             "cells": len(cells), "scale": scale, "data": source.name, "fingerprint": source.fingerprint,
-            "device": device_text, "backend": "submitit (slurm)" if slurm else args.backend, "workers": workers,
-            "threads": threads, "config": {k: v for k, v in base.as_dict().items() if k not in ("variant", "seed")},
-            "config_hash": digest, "command": "python -m ablations.run " + shlex.join(sys.argv[1:] if argv is None else argv),
+            "device": where.device, "backend": where.backend, "workers": where.workers, "threads": where.threads,
+            "config": {k: v for k, v in base.as_dict().items() if k not in ("variant", "seed")}, "config_hash": digest,
+            "command": "python -m ablations.run " + shlex.join(sys.argv[1:] if argv is None else argv),
             "torch": torch.__version__,
-        }
-        store.write_run(run)
-        print(f"ablations: {len(cells)} cells ({len(variants)} variants x {len(seeds)} seed(s)), scale {scale}, "
-              f"data {source.name}, device {device_text}; {run['backend']} backend, {workers} worker(s) x "
-              f"{threads or 'default'} thread(s); results in {out}", flush=True)
+        })
+        threads = count(where.threads, "thread") if where.threads else "default threads"
+        print(f"ablations: {count(len(cells), 'cell')} ({count(len(variants), 'variant')} x {count(len(seeds), 'seed')}), "
+              f"scale {scale}, data {source.name}, device {where.device}; {where.backend} backend, "
+              f"{count(where.workers, 'worker')} x {threads}; results in {out}", flush=True)
         if len(todo) < len(cells):
             print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished", flush=True)
 
@@ -171,11 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         for seed in sorted({cell.seed for cell in todo}):
             data.prepare(base.data, base.num_titles, base.val_frac, seed, base.vocab_size, base.cache_dir)
 
-        if args.backend == "local":
-            backend = Local(workers=workers, gpus=gpus, cell_bars=sys.stderr.isatty())
+        if where.cluster is None:
+            backend = Local(workers=where.workers, gpus=where.gpus, cell_bars=sys.stderr.isatty())
         else:
-            backend = Submitit(cluster=None if args.backend == "submitit" else "local", max_in_flight=workers,
-                               timeout_min=args.timeout_min, gpus_per_job=gpus, partition=args.partition)
+            backend = Submitit(cluster=where.cluster, max_in_flight=where.workers, timeout_min=args.timeout_min,
+                               gpus_per_job=where.gpus, partition=args.partition)
         failed = run_cells(backend, todo, store)
         if failed is None:
             return 130
