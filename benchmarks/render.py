@@ -166,7 +166,8 @@ def render(data: dict) -> str:
         "Shape: the `cpu` preset, what `ablations.run` trains without a GPU. Forward is eval mode "
         "without autograd (what `evaluate()` pays per batch); forward+backward is train mode with "
         "dropout, loss and backward (a training step before the optimizer). The optimizer family does "
-        "not change either pass, so recipes are timed on their own step. "
+        "not change either pass, so recipes are timed on their own step. Threads are pinned (1 unless "
+        "`MAINRUN_BENCH_THREADS` says otherwise; see Machine). "
         + (shape_line(benchmarks) or ""),
         "## Machine\n\n" + "\n".join(machine_lines(data)),
     ]
