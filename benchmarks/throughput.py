@@ -17,6 +17,7 @@ import itertools
 import platform
 import statistics
 import time
+from typing import Callable
 
 import torch
 from tabulate import tabulate
@@ -33,7 +34,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak_gflops(device: torch.device, n: int = 4096, reps: int = 7, dtype=torch.float32) -> float:
+def matmul_gflops(device: torch.device, n: int, reps: int = 5, dtype=torch.float32) -> float:
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
@@ -47,6 +48,12 @@ def matmul_peak_gflops(device: torch.device, n: int = 4096, reps: int = 7, dtype
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+def matmul_peak_gflops(device: torch.device, dtype=torch.float32) -> float:
+    """The best median over a few square sizes: the machine's own attainable peak, not a datasheet's."""
+    sizes = (2048, 4096) if device.type == "cpu" else (4096, 8192)
+    return max(matmul_gflops(device, n, dtype=dtype) for n in sizes)
+
+
 def variants(kind: str) -> list[Variant]:
     if kind == "baseline":
         return [Variant()]
@@ -58,8 +65,9 @@ def variants(kind: str) -> list[Variant]:
     return [Variant(*names) for names in itertools.product(*(reg.names() for reg in FAMILIES.values()))]
 
 
-def time_steps(cfg: TrainConfig, variant: Variant, attention: str, device: torch.device, steps: int, warmup: int,
-               precision: str = "fp32") -> tuple[list[float], int]:
+def make_step(cfg: TrainConfig, variant: Variant, attention: str, device: torch.device,
+              precision: str = "fp32") -> tuple[Callable[[], float], int]:
+    """A closure running one real training step on a fixed synthetic batch, and the parameter count."""
     torch.manual_seed(cfg.seed)
     model = GPT(ModelConfig(vocab_size=cfg.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                             n_head=cfg.n_head, d_model=cfg.d_model, dropout=cfg.dropout, norm=variant.norm,
@@ -69,15 +77,19 @@ def time_steps(cfg: TrainConfig, variant: Variant, attention: str, device: torch
     x = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.block_size), generator=gen).to(device)
     y = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.block_size), generator=gen).to(device)
     autocast = autocast_for(precision, device)
+    return (lambda: train_step(model, opt, sched, x, y, autocast)), model.num_params()
+
+
+def time_steps(step: Callable[[], float], device: torch.device, steps: int, warmup: int) -> list[float]:
     times = []
     for i in range(warmup + steps):
         sync(device)
         t = time.perf_counter()
-        train_step(model, opt, sched, x, y, autocast)
+        step()
         sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - t)
-    return times, model.num_params()
+    return times
 
 
 def restore_default_allocator() -> None:
@@ -90,13 +102,13 @@ def restore_default_allocator() -> None:
         pass
 
 
-def profile_step(cfg: TrainConfig, attention: str, device: torch.device, rows: int = 15) -> str:
+def profile_step(step: Callable[[], float], device: torch.device, rows: int = 15) -> str:
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    time_steps(cfg, Variant(), attention, device, steps=0, warmup=1)
+    step()  # warm: first-touch allocations and lazy initialisation are not the steady state
     with profile(activities=activities) as prof:
-        time_steps(cfg, Variant(), attention, device, steps=1, warmup=0)
+        step()
     key = "cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=key, row_limit=rows)
 
@@ -133,11 +145,11 @@ def main(argv: list[str] | None = None) -> None:
         for attention in modes:
             if device.type == "cpu":
                 restore_default_allocator() if attention == "reference" else keep_freed_memory_mapped()
-            if args.profile:
-                print(f"\n--- profile: {scale}, baseline, attention={attention}\n{profile_step(cfg, attention, device)}")
-            kinds = ["baseline"] if attention == "reference" else [args.variants]
-            for variant in variants(kinds[0]):
-                times, params = time_steps(cfg, variant, attention, device, args.steps, args.warmup, args.precision)
+            for variant in variants("baseline" if attention == "reference" else args.variants):
+                step, params = make_step(cfg, variant, attention, device, args.precision)
+                if args.profile and variant.is_baseline:
+                    print(f"\n--- profile: {scale}, {variant}, attention={attention}\n{profile_step(step, device)}")
+                times = time_steps(step, device, args.steps, args.warmup)
                 step_s = statistics.median(times)
                 flops = model_flops_per_token(params, cfg.n_layer, cfg.block_size, cfg.d_model) * tokens
                 rows.append({"scale": scale, "kernels": "reference" if attention == "reference" else "fast",
