@@ -29,7 +29,7 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 @dataclass(frozen=True)
 class Local:
-    """A pool of `workers` processes on this machine; each cell trains with `threads` torch threads."""
+    """A pool of `workers` processes on this machine (each cell's config carries its thread count)."""
 
     workers: int
     gpus: int  # visible CUDA devices, dealt out one per worker; 0 on CPU

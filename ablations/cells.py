@@ -11,7 +11,6 @@ import json
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from mainrun.cli import load_plugins

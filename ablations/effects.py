@@ -59,7 +59,7 @@ class Effect:
     order: int  # 1 for a main effect, 2 for a two-way interaction
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def t_critical_975(df: int) -> float:
     """The 0.975 quantile of Student's t with df degrees of freedom (12.706 for df=1, 1.96 as df->inf).
 

@@ -55,7 +55,8 @@ def build_parser() -> OneLineArgumentParser:
     grid = parser.add_argument_group("the grid")
     grid.add_argument("--grid", help=f"{', '.join(GRIDS)} (default full: every combination of registered components)")
     grid.add_argument("--axes", nargs="+", metavar="FAMILY=NAMES",
-                      help="custom grid, e.g. --axes norm=layernorm,rmsnorm pos=rope (other families stay at the baseline)")
+                      help="custom grid, e.g. --axes norm=layernorm,rmsnorm pos=rope "
+                           "(other families stay at the baseline)")
     grid.add_argument("--seeds", default="1", help="a count (3 = seeds 1337,1338,1339) or a list (1337,42); default 1")
     out = parser.add_argument_group("results")
     out.add_argument("--out", help="results folder (default runs/<grid>-<config hash>)")
@@ -68,7 +69,8 @@ def build_parser() -> OneLineArgumentParser:
     run.add_argument("--workers", type=int, help="cells at a time (default: one per GPU, else one per CPU core; "
                                                  "Slurm: the whole grid)")
     run.add_argument("--partition", help="Slurm partition")
-    run.add_argument("--gpus-per-job", type=int, help="GPUs per submitit job (default 1 if this machine has CUDA, else 0)")
+    run.add_argument("--gpus-per-job", type=int,
+                     help="GPUs per submitit job (default 1 if this machine has CUDA, else 0)")
     run.add_argument("--timeout-min", type=int, default=DEFAULT_TIMEOUT_MIN,
                      help=f"submitit job time limit in minutes (default {DEFAULT_TIMEOUT_MIN})")
     add_train_arguments(parser, seed=False)
@@ -183,9 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__,
         })
         threads = count(where.threads, "thread") if where.threads else "default threads"
-        print(f"ablations: {count(len(cells), 'cell')} ({count(len(variants), 'variant')} x {count(len(seeds), 'seed')}), "
-              f"scale {scale}, data {source.name}, device {where.device}; {where.backend} backend, "
-              f"{count(where.workers, 'worker')} x {threads}; results in {out}", flush=True)
+        shape = f"{count(len(variants), 'variant')} x {count(len(seeds), 'seed')}"
+        print(f"ablations: {count(len(cells), 'cell')} ({shape}), scale {scale}, data {source.name}, "
+              f"device {where.device}; {where.backend} backend, {count(where.workers, 'worker')} x {threads}; "
+              f"results in {out}", flush=True)
         if len(todo) < len(cells):
             print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished", flush=True)
 

@@ -104,7 +104,8 @@ BAD_COMMAND_LINES = {
     "grid and axes": (["--grid", "full", "--axes", "opt=adamw"], "either --grid or --axes"),
     "no workers": (["--workers", "0"], "--workers must be positive"),
     "unknown backend": (["--backend", "ray"], "invalid choice: 'ray'"),
-    "impossible model": (["--axes", "pos=rope", "--d-model", "30", "--n-head", "2"], "rope needs an even head dimension"),
+    "impossible model": (["--axes", "pos=rope", "--d-model", "30", "--n-head", "2"],
+                         "rope needs an even head dimension"),
 }
 
 

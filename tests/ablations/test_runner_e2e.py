@@ -56,7 +56,7 @@ def test_full_grid_writes_the_table_and_every_cell(full_run):
     first = result.stdout.splitlines()[0]
     assert first.startswith("ablations: 16 cells (16 variants x 1 seed), scale tiny, data embedded, device cpu")
     run_info = json.loads((out / "run.json").read_text())
-    assert (run_info["scale"], run_info["data"], run_info["device"], run_info["cells"]) == ("tiny", "embedded", "cpu", 16)
+    assert [run_info[k] for k in ("scale", "data", "device", "cells")] == ["tiny", "embedded", "cpu", 16]
 
     results = json.loads((out / "results.json").read_text())
     assert len(results) == 16 and all(RECORD_FIELDS <= set(r) for r in results)
@@ -73,7 +73,8 @@ def test_full_grid_writes_the_table_and_every_cell(full_run):
     variant_table, effects = markdown.split("## Effects")
     rows = [line for line in variant_table.splitlines() if line.startswith("|") and ("sgd" in line or "adamw" in line)]
     assert len(rows) == 16
-    assert [r for r in rows if r.startswith("| baseline ")] == [r for r in rows if "| layernorm | learned | default | sgd" in r]
+    baseline_rows = [r for r in rows if "| layernorm | learned | default | sgd" in r]
+    assert [r for r in rows if r.startswith("| baseline ")] == baseline_rows and len(baseline_rows) == 1
     losses = [float(r.split("|")[7].split()[0]) for r in rows]
     assert losses == sorted(losses)
     assert effects.split("## Plots")[0].count("n/a: one seed, no interval") == 4 + 6
