@@ -13,6 +13,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from mainrun.cli import load_plugins
 from mainrun.components import FAMILIES
 from mainrun.config import TrainConfig, Variant
@@ -70,7 +72,7 @@ def base_record(cell: Cell, status: str) -> dict[str, Any]:
         "val_loss": None, "best_val_loss": None, "val_loss_per_token": None, "val_coverage": None,
         "params": None, "steps": None, "max_steps": None, "tokens_per_s": None, "wall_s": None,
         "data": cell.source, "fingerprint": cell.fingerprint, "scale": cfg.scale, "device": None,
-        "flops_per_token": None, "error": None,
+        "flops_per_token": None, "threads": None, "error": None,
     }
 
 
@@ -88,12 +90,13 @@ def run_cell(cell: Cell, results_root: str, progress_position: int | None = None
         result = train(cfg, progress=progress_position is not None, progress_position=progress_position)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        # The record keeps one line for the table; the log keeps the traceback for whoever debugs it.
+        # The table shows the first line of the error; the log keeps the traceback for whoever debugs it.
         with open(log_file, "a", encoding="utf-8") as log:
             log.write(json.dumps({"event": "cell_failed", "timestamp": time.time(), "error": error,
                                   "traceback": traceback.format_exc()}) + "\n")
         record, curve = failed_record(cell, error, wall_s=time.time() - start), []
     else:
         record, curve = result_record(cell, result), result.curve
+    record["threads"] = torch.get_num_threads()  # as train() set it; tokens/s depends on it
     store.write_cell(cell.key, record, curve)
     return record

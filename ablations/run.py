@@ -37,9 +37,11 @@ from .store import ResultsDir
 BACKENDS = ("local", "submitit", "submitit-local")
 
 # Without a GPU the default is one single-threaded worker per core. Measured on this project's 2-core
-# machine (torch 2.13 CPU), wall time of --grid full:
-#   scale tiny: 1 worker x 2 threads  TODO s,  2 workers x 1 thread  TODO s
-#   scale cpu:  1 worker x 2 threads  TODO s,  2 workers x 1 thread  TODO s
+# machine (torch 2.13 CPU), wall time of the whole command:
+#   --grid full --scale tiny:  2 workers x 1 thread 9.3 s, 11.7 s;  1 worker x 2 threads 13.2 s, and
+#     63 to 177 s whenever another process was busy on the machine (2 x 1 then: 27 to 33 s)
+#   --axes opt=sgd,adamw --scale cpu (real titles):  2 x 1 32.7 s (14.1k tokens/s per cell, 28k in all);
+#     1 x 2 39.3 s (22k tokens/s)
 # Cells are independent, so workers scale with cores, whereas intra-op threads on these narrow
 # matrices (d_model 32-128) mostly wait on each other; and when another process takes a core, a
 # descheduled thread stalls every op of a multi-threaded cell, while a single-threaded cell just slows.
