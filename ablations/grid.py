@@ -63,7 +63,7 @@ def parse_axes(specs: list[str]) -> dict[str, list[str]]:
 
 
 def build_grid(grid: str | None, axes: list[str] | None) -> tuple[str, list[Variant]]:
-    """The grid's name (used in the default output folder) and its variants, baseline first if present."""
+    """The grid's name (used in the default output folder) and its variants."""
     if grid is not None and axes:
         raise ConfigError("give either --grid or --axes, not both")
     if axes:

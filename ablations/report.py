@@ -176,7 +176,9 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
         "",
         "Val loss is the reference metric (summed token cross-entropy over the characters of the val text) at the "
         "last evaluation: mean ± sd over the seeds that finished ok (n). Δ vs baseline is paired by seed, ± its 95% "
-        "interval. A seed sets the data split, the tokenizer, the initial weights and dropout, as in the reference.",
+        "interval. Loss/token divides the same sum by the tokens scored instead; coverage is the share of val tokens "
+        "the metric scores. A seed sets the data split, the tokenizer, the initial weights and dropout, as in the "
+        "reference.",
         "",
         variant_table(rows),
         "",
@@ -187,8 +189,9 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
             "",
             "Main effect of a swap: mean loss of the cells with it minus the mean of the cells without it, over all "
             "levels of the other families. Interaction: half of (the effect of one swap with the other swap made) "
-            "minus (the effect with it not made). 95% intervals are Student t intervals over per-seed estimates; "
-            "an effect whose interval contains 0 is within noise. Negative lowers the loss.",
+            "minus (the effect with it not made). 95% intervals are Student t intervals over per-seed estimates "
+            "(the estimator is described in ablations/effects.py); an effect whose interval contains 0 is within "
+            "noise. Negative lowers the loss.",
             "",
             effects_table(ordered(effects)) if effects else "No effect can be estimated yet: "
             "no seed has every cell finished ok.",
