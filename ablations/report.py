@@ -108,12 +108,21 @@ def _num(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
 
+def _decimals(est: Estimate) -> int:
+    """4 decimals, or more when the interval is narrower, so that it shows two significant digits:
+    -0.000100 ± 0.000085 is beyond noise, where -0.0001 ± 0.0001 would look as if it were not."""
+    if not est.half_width:
+        return 4
+    return max(4, 1 - math.floor(math.log10(est.half_width)))
+
+
 def _estimate(est: Estimate | None) -> str:
     if est is None:
         return ""
+    d = _decimals(est)
     if est.half_width is None:
-        return f"{est.value:+.4f}"
-    return f"{est.value:+.4f} ± {est.half_width:.4f}"
+        return f"{est.value:+.{d}f}"
+    return f"{est.value:+.{d}f} ± {est.half_width:.{d}f}"
 
 
 def _status(counts: Counter) -> str:
@@ -154,8 +163,9 @@ def effects_table(effects: list[Effect]) -> str:
             verdict = "n/a: one seed, no interval"
         else:
             verdict = "within noise" if est.within_noise else "beyond noise"
-        interval = "n/a" if est.half_width is None else f"± {est.half_width:.4f}"
-        body.append([effect.name, f"{est.value:+.4f}", interval, est.n_seeds, verdict])
+        d = _decimals(est)
+        interval = "n/a" if est.half_width is None else f"± {est.half_width:.{d}f}"
+        body.append([effect.name, f"{est.value:+.{d}f}", interval, est.n_seeds, verdict])
     return tabulate(body, headers=["effect", "estimate", "95% interval", "seeds", "verdict"],
                     tablefmt="github", disable_numparse=True)
 

@@ -1,0 +1,40 @@
+"""The variant table from synthetic records: order, statuses, deltas and number formatting."""
+import pytest
+
+from ablations.effects import Estimate
+from ablations.report import _estimate, summarise, variant_table
+from mainrun.config import Variant
+
+SEEDS = [1337, 1338]
+BASELINE, ADAMW, ROPE = Variant(), Variant(opt="adamw"), Variant(pos="rope")
+
+
+def record(variant, seed, status="ok", loss=None):
+    return {**variant.as_dict(), "variant": str(variant), "seed": seed, "status": status, "val_loss": loss,
+            "val_loss_per_token": loss, "val_coverage": 0.97 if loss else None, "params": 100,
+            "tokens_per_s": 1000.0, "wall_s": 2.0}
+
+
+def test_rows_are_sorted_by_loss_with_statuses_and_paired_deltas():
+    records = [record(BASELINE, 1337, loss=2.40), record(BASELINE, 1338, loss=2.50),
+               record(ADAMW, 1337, loss=2.00), record(ADAMW, 1338, loss=2.20),
+               record(ROPE, 1337, status="diverged")]  # seed 1338 of rope has not run yet
+    rows = summarise([BASELINE, ROPE, ADAMW], SEEDS, records)
+    assert [row.variant for row in rows] == [ADAMW, BASELINE, ROPE]  # no loss: last
+    adamw, baseline, rope = rows
+    assert adamw.mean("val_loss") == pytest.approx(2.1) and adamw.loss_sd == pytest.approx(0.1414, abs=1e-4)
+    assert adamw.delta.value == pytest.approx(-0.35) and adamw.delta.n_seeds == 2  # differences -0.4, -0.3
+    assert baseline.delta is None and rope.delta is None
+    lines = variant_table(rows).splitlines()
+    assert lines[2].split("|")[7].strip() == "2.1000 ± 0.1414 (n=2)"
+    assert lines[3].startswith("| baseline ")
+    assert lines[4].rstrip().endswith("| 1 diverged, 1 not run |")
+
+
+@pytest.mark.parametrize("estimate, text", [
+    (Estimate(-0.4254052, 0.0212694, 3), "-0.4254 ± 0.0213"),
+    (Estimate(-0.0001002, 0.0000849, 3), "-0.000100 ± 0.000085"),  # narrow: two significant digits
+    (Estimate(0.0123, None, 1), "+0.0123"),
+])
+def test_estimates_show_their_interval_to_two_significant_digits(estimate, text):
+    assert _estimate(estimate) == text
