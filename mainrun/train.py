@@ -186,7 +186,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
                     loss_per_token=ev.loss_per_token, coverage=ev.coverage)
             if on_validation is not None:
                 on_validation(step, ev.loss)
-            if bar is not None:
+            if progress:
                 bar.write(f"[{step:>6}/{max_steps}] validation loss {ev.loss:.6f} (per token {ev.loss_per_token:.4f})")
             return ev
 
