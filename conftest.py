@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 # deadline=None: CPU timings on a shared 2-core machine are too noisy for per-example deadlines.
@@ -28,3 +29,15 @@ def hn_titles() -> Path:
     if not HN_TITLES.exists():
         pytest.skip(f"real HN titles not found at {HN_TITLES} (set MAINRUN_HN_TITLES)")
     return HN_TITLES
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """For tests on tiny tensors, where intra-op threads only add synchronisation; on a shared
+    2-core machine a descheduled worker thread made each op ~100x slower (0.5 ms -> 100 ms).
+    Module scope, because hypothesis rejects function-scoped fixtures; restored afterwards so
+    other tests in the session keep torch's default."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -16,6 +16,7 @@ import torch
 from mainrun.components import FAMILIES
 from mainrun.config import Variant
 from mainrun.model import GPT, ModelConfig
+from mainrun.train import train_step
 
 COMPONENTS = [(family, name) for family, registry in FAMILIES.items() for name in registry.names()]
 COMPONENT_IDS = [f"{family}={name}" for family, name in COMPONENTS]
@@ -66,14 +67,8 @@ def test_three_training_steps_lower_the_loss_on_a_fixed_batch(family, name):
 
     with torch.no_grad():
         initial_loss = model.loss(x, y).item()
-    # The trainer's step: forward, zero_grad, backward, clip to 1.0, optimizer step, schedule step.
     for _ in range(TRAINING_STEPS):
-        loss = model.loss(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
+        train_step(model, optimizer, scheduler, x, y)
     with torch.no_grad():
         final_loss = model.loss(x, y).item()
 
