@@ -1,4 +1,5 @@
 """`python -m mainrun.train`: bad input ends in one line on stderr and exit status 2."""
+import os
 import subprocess
 import sys
 
@@ -109,3 +110,45 @@ def test_absurd_lr_is_reported_as_diverged(tmp_path, capsys):
     code, _ = run(TINY + ["--variant", "opt=sgd", "--lr", "1e12", "--log-file", str(log_file)], capsys)
     assert code == 1
     assert read_jsonl(log_file)[-1]["status"] == "diverged"
+
+
+PLUGIN = '''
+import torch
+from torch import nn
+from mainrun.components.norms import NORMS
+
+
+class ScaleNorm(nn.Module):
+    """x / ||x|| * g * sqrt(d): one learned scalar instead of a vector."""
+
+    def __init__(self, d_model):
+        super().__init__()
+        self.d_model = d_model
+        self.gain = nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6) * self.gain * self.d_model**0.5
+
+
+@NORMS.register("scalenorm")
+def scalenorm(d_model):
+    return ScaleNorm(d_model)
+'''
+
+
+def test_plugin_component_trains_by_name(tmp_path):
+    """A component registered from outside the package is usable with --plugin and no other edit."""
+    (tmp_path / "my_components.py").write_text(PLUGIN)
+    log_file = tmp_path / "run.jsonl"
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run([sys.executable, "-m", "mainrun.train", *TINY, "--plugin", "my_components",
+                           "--variant", "norm=scalenorm", "--log-file", str(log_file)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events = read_jsonl(log_file)
+    assert events[0]["variant"] == "norm=scalenorm,pos=learned,init=default,opt=sgd"
+    assert events[-1]["status"] == "ok"
+    # Without the plugin the name is unknown, and the error lists what is registered.
+    proc = subprocess.run([sys.executable, "-m", "mainrun.train", *TINY, "--variant", "norm=scalenorm"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2 and "unknown norm 'scalenorm'; valid: layernorm, rmsnorm" in proc.stderr
