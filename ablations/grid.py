@@ -91,19 +91,22 @@ def count(n: int, noun: str) -> str:
 
 
 def parse_seeds(spec: str) -> list[int]:
-    """`3` -> three seeds counting up from the reference seed 1337; `1337,42` -> exactly those."""
+    """`3` -> three seeds counting up from the reference seed 1337; `1337,42` -> exactly those;
+    `42,` -> the one seed 42 (a lone number is a count)."""
     spec = spec.strip()
-    parts = [p.strip() for p in spec.split(",")]
+    named = "," in spec
+    # One trailing comma names a single seed; any other empty item is a typo worth an error.
+    parts = [p.strip() for p in (spec[:-1] if spec.endswith(",") else spec).split(",")]
     try:
         numbers = [int(p) for p in parts]
     except ValueError:
         raise ConfigError(f"bad --seeds '{spec}': expected a count (3) or a comma list of integers (1337,42)") from None
-    if len(numbers) == 1:
+    if not named:
         count = numbers[0]
         if not 1 <= count <= MAX_SEED_COUNT:
             raise ConfigError(
                 f"--seeds {count} is a count of seeds and must be in 1..{MAX_SEED_COUNT}; "
-                "to name seeds, list them with commas (1337,42)"
+                "to name seeds, list them with commas (1337,42, or 42, for one)"
             )
         return list(range(REFERENCE_SEED, REFERENCE_SEED + count))
     negative = [n for n in numbers if n < 0]

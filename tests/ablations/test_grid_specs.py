@@ -58,6 +58,7 @@ def test_seeds():
     assert parse_seeds("3") == [1337, 1338, 1339]
     assert parse_seeds("1") == [1337]
     assert parse_seeds("1337, 42") == [1337, 42]
+    assert parse_seeds("42,") == [42]
 
 
 BAD_AXES = {
@@ -82,7 +83,8 @@ BAD_SEEDS = {
     "not a number": ("three", "expected a count (3) or a comma list"),
     "zero count": ("0", "--seeds 0 is a count of seeds"),
     "a seed given as a count": ("1337", "--seeds 1337 is a count of seeds and must be in 1..100"),
-    "empty item": ("1337,", "bad --seeds"),
+    "empty item": ("1337,,42", "bad --seeds"),
+    "only a comma": (",", "bad --seeds"),
     "negative seed": ("1337,-1", "must be non-negative"),
     "duplicate seed": ("1337,42,1337", "names 1337 more than once"),
 }
