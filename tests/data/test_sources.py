@@ -1,6 +1,5 @@
 """Data sources: every file format yields the same titles; the hub path runs the real loader."""
 import json
-import sys
 
 import datasets
 import pytest
