@@ -12,8 +12,6 @@ allocator) are timed first, in the same process, so the speed-up is a side-by-si
 from __future__ import annotations
 
 import argparse
-import ctypes
-import itertools
 import platform
 import statistics
 import time
@@ -22,10 +20,11 @@ from typing import Callable
 import torch
 from tabulate import tabulate
 
-from mainrun.components import FAMILIES, OPTIMIZERS
-from mainrun.config import SCALES, TrainConfig, Variant
+from ablations.grid import GRIDS, build_grid
+from mainrun.components import OPTIMIZERS
+from mainrun.config import PRECISIONS, SCALES, TrainConfig, Variant
 from mainrun.model import GPT, ModelConfig
-from mainrun.runtime import keep_freed_memory_mapped
+from mainrun.runtime import keep_freed_memory_mapped, restore_default_allocator
 from mainrun.train import autocast_for, model_flops_per_token, resolve_device, train_step
 
 
@@ -52,17 +51,6 @@ def matmul_peak_gflops(device: torch.device, dtype=torch.float32) -> float:
     """The best median over a few square sizes: the machine's own attainable peak, not a datasheet's."""
     sizes = (2048, 4096) if device.type == "cpu" else (4096, 8192)
     return max(matmul_gflops(device, n, dtype=dtype) for n in sizes)
-
-
-def variants(kind: str) -> list[Variant]:
-    if kind == "baseline":
-        return [Variant()]
-    if kind == "single":
-        base = Variant()
-        swaps = [Variant(**{**base.as_dict(), fam: name}) for fam, reg in FAMILIES.items()
-                 for name in reg.names() if name != getattr(base, fam)]
-        return [base, *swaps]
-    return [Variant(*names) for names in itertools.product(*(reg.names() for reg in FAMILIES.values()))]
 
 
 def make_step(cfg: TrainConfig, variant: Variant, attention: str, device: torch.device,
@@ -92,16 +80,6 @@ def time_steps(step: Callable[[], float], device: torch.device, steps: int, warm
     return times
 
 
-def restore_default_allocator() -> None:
-    """glibc's defaults (mmap above the dynamic threshold, trim at 128 KiB): what the reference runs with."""
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-        mallopt(-4, 65536)
-        mallopt(-1, 128 * 1024)
-    except (OSError, AttributeError):
-        pass
-
-
 def profile_step(step: Callable[[], float], device: torch.device, rows: int = 15) -> str:
     from torch.profiler import ProfilerActivity, profile
 
@@ -116,12 +94,12 @@ def profile_step(step: Callable[[], float], device: torch.device, rows: int = 15
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", nargs="+", default=["mainrun"], choices=list(SCALES))
-    parser.add_argument("--variants", default="single", choices=["baseline", "single", "full"])
+    parser.add_argument("--variants", default="single", choices=list(GRIDS))
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant (median reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     parser.add_argument("--reference", action="store_true", help="also time the reference kernels, first")
     parser.add_argument("--profile", action="store_true", help="print a torch.profiler table of one step")
     parser.add_argument("--out", help="also write the table as markdown here")
@@ -145,7 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         for attention in modes:
             if device.type == "cpu":
                 restore_default_allocator() if attention == "reference" else keep_freed_memory_mapped()
-            for variant in variants("baseline" if attention == "reference" else args.variants):
+            _, grid = build_grid("baseline" if attention == "reference" else args.variants, None)
+            for variant in grid:
                 step, params = make_step(cfg, variant, attention, device, args.precision)
                 if args.profile and variant.is_baseline:
                     print(f"\n--- profile: {scale}, {variant}, attention={attention}\n{profile_step(step, device)}")

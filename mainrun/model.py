@@ -125,8 +125,7 @@ class GPT(nn.Module):
         """Mean token cross-entropy, the training objective."""
         h = self.hidden(idx)
         if self.cfg.attention == "reference":
-            logits = self.head(h)
-            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+            return self._unfused_cross_entropy(h, targets, "mean")
         return linear_cross_entropy(h.view(-1, h.size(-1)), self.head.weight, targets.reshape(-1))
 
     def loss_sum(self, idx: torch.Tensor, targets: torch.Tensor) -> float:
@@ -134,9 +133,13 @@ class GPT(nn.Module):
         with torch.no_grad():
             h = self.hidden(idx)
             if self.cfg.attention == "reference":
-                logits = self.head(h)
-                return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction="sum").item()
+                return self._unfused_cross_entropy(h, targets, "sum").item()
             return linear_cross_entropy_sum(h.view(-1, h.size(-1)), self.head.weight, targets.reshape(-1))
+
+    def _unfused_cross_entropy(self, h: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
+        """The reference's loss: full logits, then F.cross_entropy."""
+        logits = self.head(h)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction=reduction)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -17,16 +17,28 @@ _INT_MAX = 2**31 - 1
 _tuned = False
 
 
-def keep_freed_memory_mapped() -> bool:
-    """Tell glibc malloc never to mmap large blocks nor trim the heap. Returns whether it applied."""
-    global _tuned
-    if _tuned:
-        return True
+def _set_malloc(mmap_max: int, trim_threshold: int) -> bool:
+    """Set glibc's mmap and trim limits; False where the C library is not glibc."""
     if not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc (musl, say): nothing to tune
         return False
-    _tuned = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
+    return bool(mallopt(_M_MMAP_MAX, mmap_max)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+
+
+def keep_freed_memory_mapped() -> bool:
+    """Tell glibc malloc never to mmap large blocks nor trim the heap. Returns whether it applied."""
+    global _tuned
+    if not _tuned:
+        _tuned = _set_malloc(mmap_max=0, trim_threshold=_INT_MAX)
     return _tuned
+
+
+def restore_default_allocator() -> None:
+    """glibc's defaults (mmap above the dynamic threshold, trim at 128 KiB): what the reference runs
+    with. For side-by-side measurements only."""
+    global _tuned
+    _set_malloc(mmap_max=65536, trim_threshold=128 * 1024)
+    _tuned = False
