@@ -17,14 +17,18 @@ import torch
 
 from mainrun.cli import load_plugins
 from mainrun.components import FAMILIES
+from mainrun.components.optimizers import resolved_hyperparameters
 from mainrun.config import TrainConfig, Variant
+from mainrun.hyperparameters import AXIS_HYPERPARAMETERS, flag_name, format_value
 from mainrun.train import RunResult, train
 
+from .axes import Point
 from .store import ResultsDir
 
 
 @dataclass(frozen=True)
 class Cell:
+    point: Point  # where the cell sits in the grid: its variant and its hyperparameter-axis values
     config: TrainConfig  # everything the cell trains with, variant and seed included
     plugins: tuple[str, ...]  # a fresh worker process must import these before it can build the model
     source: str  # the resolved data source, for records of cells that fail before train() reports it
@@ -40,12 +44,31 @@ class Cell:
 
     @property
     def key(self) -> str:
-        return cell_key(self.variant, self.seed)
+        return cell_key(self.point, self.seed)
 
 
-def cell_key(variant: Variant, seed: int) -> str:
-    """The cell's folder name, e.g. `layernorm-learned-default-sgd-seed1337`."""
-    return "-".join(getattr(variant, family) for family in FAMILIES) + f"-seed{seed}"
+def cell_key(point: Point | Variant, seed: int) -> str:
+    """The cell's folder name, e.g. `layernorm-learned-default-sgd-seed1337`: the member of each
+    always-named family, then `family=member` for any other family off its reference member, then
+    `axis=value` for each hyperparameter axis, then the seed. So keys made before families and
+    hyperparameters became axes are unchanged, and a new family leaves existing keys alone."""
+    if isinstance(point, Variant):
+        point = Point(point)
+    variant = point.variant
+    departures = variant.departures()
+    parts = [getattr(variant, family) for family, registry in FAMILIES.items() if registry.always_named]
+    parts += [f"{family}={departures[family]}" for family, registry in FAMILIES.items()
+              if not registry.always_named and family in departures]
+    parts += [f"{flag_name(field)}={format_value(value)}" for field, value in point.settings]
+    return "-".join([*parts, f"seed{seed}"])
+
+
+def hyperparameters(cfg: TrainConfig) -> dict[str, Any]:
+    """Every sweepable hyperparameter of a cell, named as TrainConfig names it, with the optimizer
+    recipe's defaults resolved: `lr` is the peak lr the cell used, never None."""
+    values = {name: getattr(cfg, name) for name in AXIS_HYPERPARAMETERS}
+    values.update(resolved_hyperparameters(cfg.variant.opt, cfg.lr, cfg.weight_decay))
+    return values
 
 
 def result_record(cell: Cell, result: RunResult) -> dict[str, Any]:
@@ -54,7 +77,7 @@ def result_record(cell: Cell, result: RunResult) -> dict[str, Any]:
         val_loss=result.val_loss, best_val_loss=result.best_val_loss, val_loss_per_token=result.val_loss_per_token,
         val_coverage=result.val_coverage, params=result.params, steps=result.steps, max_steps=result.max_steps,
         tokens_per_s=result.tokens_per_s, wall_s=result.wall_s, data=result.data, fingerprint=result.fingerprint,
-        device=result.device, flops_per_token=result.flops_per_token,
+        device=result.device, flops_per_token=result.flops_per_token, lr=result.lr, weight_decay=result.weight_decay,
     )
     return record
 
@@ -68,9 +91,10 @@ def failed_record(cell: Cell, error: str, wall_s: float | None = None) -> dict[s
 def base_record(cell: Cell, status: str) -> dict[str, Any]:
     cfg = cell.config
     return {
-        **cell.variant.as_dict(), "variant": str(cell.variant), "seed": cell.seed, "status": status,
+        **cell.variant.as_dict(), "variant": str(cell.variant), "point": str(cell.point), "seed": cell.seed,
+        **hyperparameters(cfg), "status": status,
         "val_loss": None, "best_val_loss": None, "val_loss_per_token": None, "val_coverage": None,
-        "params": None, "steps": None, "max_steps": None, "tokens_per_s": None, "wall_s": None,
+        "params": None, "steps": None, "max_steps": cfg.max_steps, "tokens_per_s": None, "wall_s": None,
         "data": cell.source, "fingerprint": cell.fingerprint, "scale": cfg.scale, "device": None,
         "flops_per_token": None, "threads": None, "error": None,
     }

@@ -32,10 +32,12 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from mainrun.components import FAMILIES
-from mainrun.config import Variant
+from typing import Any, Union
 
-Cells = dict[tuple[Variant, int], float]  # (variant, seed) -> final val loss, for cells that finished ok
+from mainrun.components import FAMILIES
+
+Level = Union[str, int, float]
+Cells = dict[tuple[Any, int], float]  # (point or variant, seed) -> final val loss, for cells that finished ok
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def t_critical_975(df: int) -> float:
     return (low + high) / 2
 
 
-def contrast(losses: Cells, weights: dict[Variant, float], seeds: list[int]) -> Estimate | None:
+def contrast(losses: Cells, weights: dict[Any, float], seeds: list[int]) -> Estimate | None:
     """The per-seed estimator described in the module docstring; None if no seed has every cell."""
     per_seed = [sum(w * losses[variant, seed] for variant, w in weights.items())
                 for seed in seeds if all((variant, seed) in losses for variant in weights)]
@@ -96,58 +98,119 @@ def contrast(losses: Cells, weights: dict[Variant, float], seeds: list[int]) -> 
     return Estimate(mean, half_width, n)
 
 
-def delta_vs(losses: Cells, variant: Variant, reference: Variant, seeds: list[int]) -> Estimate | None:
+def delta_vs(losses: Cells, variant: Any, reference: Any, seeds: list[int]) -> Estimate | None:
     return contrast(losses, {variant: 1.0, reference: -1.0}, seeds)
 
 
-def factor_levels(variants: list[Variant]) -> dict[str, list[str]] | None:
-    """{family: levels} for the families that vary, reference level first, if the variants are
-    exactly every combination of those levels (a full factorial); otherwise None."""
-    levels = {family: list(dict.fromkeys(getattr(v, family) for v in variants)) for family in FAMILIES}
-    factors = {family: names for family, names in levels.items() if len(names) > 1}
-    if not factors or len(set(variants)) != math.prod(len(names) for names in factors.values()):
+def _axes_of(points: list) -> list[str]:
+    """Families, then the hyperparameter axes of `Point`s (a bare `Variant` has families only)."""
+    return list(dict.fromkeys(axis for p in points for axis in (p.axes() if hasattr(p, "axes") else FAMILIES)))
+
+
+def factor_levels(points: list, references: dict[str, Level] | None = None) -> dict[str, list[Level]] | None:
+    """{axis: levels} for the axes that vary, reference level first, if the points are every
+    combination of those levels (a full factorial) or a balanced, orthogonal fraction of two-level
+    axes (`ablations.design`); otherwise None. Points are `Point`s or `Variant`s (anything with
+    `axes()` and `level(axis)`)."""
+    references = references or {}
+    levels = {axis: list(dict.fromkeys(p.level(axis) for p in points)) for axis in _axes_of(points)}
+    factors = {axis: names for axis, names in levels.items() if len(names) > 1}
+    if not factors:
         return None
-    baseline = Variant()
-    for family, names in factors.items():
-        # The baseline's component is the natural reference; without it, the first level listed.
-        reference = getattr(baseline, family)
+    for axis, names in factors.items():
+        # The given reference; else a family's reference member; else the first level listed.
+        reference = references.get(axis, FAMILIES[axis].reference if axis in FAMILIES else None)
         if reference in names:
             names.remove(reference)
             names.insert(0, reference)
-    return factors
+    distinct = len(set(points))
+    if distinct == math.prod(len(names) for names in factors.values()):
+        return factors
+    if all(len(names) == 2 for names in factors.values()) and distinct == len(points) and _orthogonal(points, factors):
+        return factors
+    return None
 
 
-def _signed_weights(variants: list[Variant], signs: dict[Variant, int]) -> dict[Variant, float]:
+def _codes(points: list, factors: dict[str, list[Level]]) -> dict[str, list[int]]:
+    """Each two-level factor's column over the points: -1 at its reference level, +1 at the other."""
+    return {axis: [1 if p.level(axis) != names[0] else -1 for p in points] for axis, names in factors.items()}
+
+
+def _orthogonal(points: list, factors: dict[str, list[Level]]) -> bool:
+    """Every factor balanced and every pair of factors orthogonal: what a regular fraction guarantees."""
+    columns = _codes(points, factors)
+    if any(sum(col) for col in columns.values()):
+        return False
+    return all(sum(a * b for a, b in zip(columns[f], columns[g])) == 0 for f, g in itertools.combinations(columns, 2))
+
+
+def _signed_weights(variants: list, signs: dict) -> dict:
     """+1/(number of + cells) and -1/(number of - cells): mean(+) - mean(-) as a contrast."""
     plus = sum(1 for v in variants if signs[v] > 0)
     minus = len(variants) - plus
     return {v: (1.0 / plus if signs[v] > 0 else -1.0 / minus) for v in variants}
 
 
-def factorial_effects(variants: list[Variant], losses: Cells, seeds: list[int]) -> list[Effect] | None:
-    """Main effects and two-way interactions of a full-factorial grid; None for any other grid."""
-    factors = factor_levels(variants)
+def _label(level: Level) -> str:
+    return level if isinstance(level, str) else repr(level)
+
+
+def _axis(axis: str) -> str:
+    return axis if axis in FAMILIES else axis.replace("_", "-")
+
+
+def factorial_effects(points: list, losses: Cells, seeds: list[int],
+                      references: dict[str, Level] | None = None) -> list[Effect] | None:
+    """Main effects and two-way interactions of a factorial grid, full or fractional; None for any
+    other grid. In a fraction, effects that share one column of the design are one estimate: it is
+    reported once, named after all of them (`pos=rope x opt=adamw = norm=rmsnorm x init=kaiming`)."""
+    factors = factor_levels(points, references)
     if factors is None:
         return None
+    full = len(set(points)) == math.prod(len(names) for names in factors.values())
     effects = []
-    # Each non-reference level of each factor is one swap; a family with k levels gives k-1 swaps.
-    swaps = [(family, level) for family, levels in factors.items() for level in levels[1:]]
-    for family, level in swaps:
-        reference = factors[family][0]
-        cells = [v for v in variants if getattr(v, family) in (reference, level)]
-        signs = {v: 1 if getattr(v, family) == level else -1 for v in cells}
-        estimate = contrast(losses, _signed_weights(cells, signs), seeds)
-        if estimate is not None:
-            effects.append(Effect(f"{family}: {reference} -> {level}", estimate, order=1))
+    # Each non-reference level of each factor is one swap; a factor with k levels gives k-1 swaps.
+    swaps = [(axis, level) for axis, levels in factors.items() for level in levels[1:]]
+    columns: dict[str, tuple[int, ...]] = {}  # effect name -> its +-1 column (fractions only)
+    candidates: list[tuple[str, dict, int]] = []
+    for axis, level in swaps:
+        reference = factors[axis][0]
+        cells = [p for p in points if p.level(axis) in (reference, level)]
+        signs = {p: 1 if p.level(axis) == level else -1 for p in cells}
+        name = f"{_axis(axis)}: {_label(reference)} -> {_label(level)}"
+        candidates.append((name, signs, 1))
     for (f, level_f), (g, level_g) in itertools.combinations(swaps, 2):
         if f == g:
             continue
         ref_f, ref_g = factors[f][0], factors[g][0]
-        cells = [v for v in variants if getattr(v, f) in (ref_f, level_f) and getattr(v, g) in (ref_g, level_g)]
-        signs = {v: (1 if getattr(v, f) == level_f else -1) * (1 if getattr(v, g) == level_g else -1) for v in cells}
-        estimate = contrast(losses, _signed_weights(cells, signs), seeds)
+        cells = [p for p in points if p.level(f) in (ref_f, level_f) and p.level(g) in (ref_g, level_g)]
+        signs = {p: (1 if p.level(f) == level_f else -1) * (1 if p.level(g) == level_g else -1) for p in cells}
+        candidates.append((f"{_axis(f)}={_label(level_f)} x {_axis(g)}={_label(level_g)}", signs, 2))
+    if not full:
+        for name, signs, _ in candidates:
+            columns[name] = tuple(signs[p] for p in points)
+    reported: set[str] = set()
+    for name, signs, order in candidates:
+        if name in reported:
+            continue
+        label = name
+        if not full:
+            column = columns[name]
+            aliases = []
+            for other, other_column in columns.items():
+                if other == name or other in reported:
+                    continue
+                if other_column == column:
+                    aliases.append(other)
+                elif other_column == tuple(-c for c in column):
+                    aliases.append(f"-({other})")
+            for alias in aliases:
+                reported.add(alias.removeprefix("-(").removesuffix(")"))
+            label = " = ".join([name, *aliases])
+        reported.add(name)
+        estimate = contrast(losses, _signed_weights(list(signs), signs), seeds)
         if estimate is not None:
-            effects.append(Effect(f"{f}={level_f} x {g}={level_g}", estimate, order=2))
+            effects.append(Effect(label, estimate, order=order))
     return effects
 
 

@@ -1,24 +1,50 @@
-"""Which cells a run trains: a list of variants (from a grid name or `--axes`) times a list of seeds.
+"""Which cells a run trains: the points of a grid (from a grid name or `--axes`) times its seeds.
 
-Grids are products over registry names, read when the grid is built, so a component registered by
-a plugin joins `--grid full` and `--grid single` with no edit here.
+Grids are products over axes, read when the grid is built, so a component or a whole family
+registered by a plugin joins `--grid full` and `--grid single` with no edit here. `--design
+fractional` keeps a regular resolution IV fraction of a product of two-level axes (ablations/design.py).
 """
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
+from typing import Any
 
 from mainrun.components import FAMILIES
-from mainrun.config import Variant
+from mainrun.config import TrainConfig, Variant
 from mainrun.errors import ConfigError
 
+from .axes import Level, Point, axis_label, level_text, parse_axes, reference_levels, same_level
+from .design import Design, fractional_design
+
 GRIDS = ("full", "single", "baseline")
+DESIGNS = ("full", "fractional")
 REFERENCE_SEED = 1337
 # A count above this is almost certainly a seed typed without a comma (`--seeds 1337`).
 MAX_SEED_COUNT = 100
 
+__all__ = ["Grid", "build_grid", "full_grid", "parse_axes", "parse_seeds", "product", "single_grid", "swap_label"]
+
+
+@dataclass
+class Grid:
+    name: str  # used in the default output folder
+    axes: dict[str, list[Level]]  # axis -> levels as given; families and hyperparameters
+    references: dict[str, Level]  # axis -> the level its effects are measured from
+    points: list[Point]
+    design: Design | None = None  # a fraction; None: every combination (or a non-factorial grid)
+    hyperparameters: list[str] = field(default_factory=list)  # the hyperparameter axes, in order
+
+    def describe(self) -> dict[str, Any]:
+        """The grid as run.json stores it."""
+        return {
+            "axes": {axis: {"levels": levels, "reference": self.references[axis]} for axis, levels in self.axes.items()},
+            "design": self.design.describe() if self.design else {"fraction": "full"},
+        }
+
 
 def product(levels: dict[str, list[str]]) -> list[Variant]:
-    """Every combination of the given levels; families not named stay at the baseline."""
+    """Every combination of the given family levels; families not named stay at the baseline."""
     families = list(levels)
     return [Variant(**dict(zip(families, names))) for names in itertools.product(*levels.values())]
 
@@ -29,60 +55,84 @@ def full_grid() -> list[Variant]:
 
 def single_grid() -> list[Variant]:
     """The baseline, then each variant that differs from it in exactly one family."""
-    baseline = Variant()
     swaps = [Variant(**{family: name})
              for family, registry in FAMILIES.items()
-             for name in registry.names() if name != getattr(baseline, family)]
-    return [baseline, *swaps]
+             for name in registry.names() if name != registry.reference]
+    return [Variant(), *swaps]
 
 
-def parse_axes(specs: list[str]) -> dict[str, list[str]]:
-    """`["norm=layernorm,rmsnorm", "pos=rope"]` -> {"norm": [...], "pos": [...]}, validated."""
-    levels: dict[str, list[str]] = {}
-    for spec in specs:
-        family, sep, names_part = (s.strip() for s in spec.partition("="))
-        if not sep:
-            raise ConfigError(f"bad axis '{spec}': expected family=name[,name...], e.g. norm=layernorm,rmsnorm")
-        if family not in FAMILIES:
-            raise ConfigError(f"unknown component family '{family}'; valid: {', '.join(FAMILIES)}")
-        if family in levels:
-            raise ConfigError(f"axis '{family}' is given twice")
-        valid = ", ".join(FAMILIES[family].names())
-        if not names_part:
-            raise ConfigError(f"axis '{family}' is empty; name at least one of: {valid}")
-        names = [n.strip() for n in names_part.split(",")]
-        if "" in names:
-            raise ConfigError(f"axis '{family}' has an empty name (a stray comma?); valid: {valid}")
-        for name in names:
-            FAMILIES[family].get(name)  # raises ConfigError listing the valid names
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ConfigError(f"axis '{family}' names {', '.join(duplicates)} more than once")
-        levels[family] = names
-    return levels
+def point_product(axes: dict[str, list[Level]]) -> list[Point]:
+    hyper = [axis for axis in axes if axis not in FAMILIES]
+    points = []
+    for combo in itertools.product(*axes.values()):
+        chosen = dict(zip(axes, combo))
+        variant = Variant(**{a: str(chosen[a]) for a in axes if a in FAMILIES})
+        points.append(Point(variant, tuple((a, chosen[a]) for a in hyper)))
+    return points
 
 
-def build_grid(grid: str | None, axes: list[str] | None) -> tuple[str, list[Variant]]:
-    """The grid's name (used in the default output folder) and its variants."""
-    if grid is not None and axes:
+def fractional_points(axes: dict[str, list[Level]], references: dict[str, Level]) -> tuple[list[Point], Design]:
+    too_many = [f"{axis_label(a)} ({len(levels)})" for a, levels in axes.items() if len(levels) > 2]
+    if too_many:
+        raise ConfigError(f"--design fractional needs two-level axes; these have more: {', '.join(too_many)}")
+    factors = [a for a, levels in axes.items() if len(levels) == 2]
+    design = fractional_design(factors)
+    fixed = {a: levels[0] for a, levels in axes.items() if len(levels) == 1}
+    other = {a: next(level for level in axes[a] if not same_level(level, references[a])) for a in factors}
+    hyper = [axis for axis in axes if axis not in FAMILIES]
+    points = []
+    for row in design.rows():
+        chosen = {**fixed, **{a: (other[a] if code > 0 else references[a]) for a, code in zip(factors, row)}}
+        variant = Variant(**{a: str(chosen[a]) for a in axes if a in FAMILIES})
+        points.append(Point(variant, tuple((a, chosen[a]) for a in hyper)))
+    return points, design
+
+
+def build_grid(grid: str | None, axes_specs: list[str] | None, design: str = "full",
+               base: TrainConfig | None = None) -> Grid:
+    """The grid's points, its axes with their reference levels, and the design."""
+    base = base or TrainConfig()
+    if grid is not None and axes_specs:
         raise ConfigError("give either --grid or --axes, not both")
-    if axes:
-        return "axes", product(parse_axes(axes))
-    grid = grid or "full"
-    if grid == "full":
-        return grid, full_grid()
-    if grid == "single":
-        return grid, single_grid()
-    if grid == "baseline":
-        return grid, [Variant()]
-    raise ConfigError(f"unknown grid '{grid}'; valid: {', '.join(GRIDS)}, or --axes family=name,...")
+    if design not in DESIGNS:
+        raise ConfigError(f"unknown design '{design}'; valid: {', '.join(DESIGNS)}")
+    name = "axes" if axes_specs else (grid or "full")
+    if axes_specs:
+        axes = parse_axes(axes_specs)
+    elif name == "full":
+        axes = {family: registry.names() for family, registry in FAMILIES.items()}
+    elif name in ("single", "baseline"):
+        if design != "full":
+            raise ConfigError(f"--design {design} needs a product grid (--grid full or --axes), not --grid {name}")
+        variants = single_grid() if name == "single" else [Variant()]
+        axes = {family: list(dict.fromkeys(v.level(family) for v in variants)) for family in FAMILIES}
+        axes = {family: levels for family, levels in axes.items() if len(levels) > 1}
+        return Grid(name, axes, reference_levels(axes, base), [Point(v) for v in variants])
+    else:
+        raise ConfigError(f"unknown grid '{grid}'; valid: {', '.join(GRIDS)}, or --axes NAME=VALUES ...")
+    references = reference_levels(axes, base)
+    hyper = [axis for axis in axes if axis not in FAMILIES]
+    if design == "fractional":
+        points, chosen = fractional_points(axes, references)
+        if chosen.p == 0:
+            chosen = None  # too few axes to fraction: the full product is the smallest resolution IV design
+        return Grid(name, axes, references, points, chosen, hyper)
+    return Grid(name, axes, references, point_product(axes), None, hyper)
 
 
-def swap_label(variant: Variant) -> str:
-    """What a variant changes relative to the baseline, e.g. `norm=rmsnorm, opt=adamw`."""
-    baseline = Variant()
-    swaps = [f"{f}={getattr(variant, f)}" for f in FAMILIES if getattr(variant, f) != getattr(baseline, f)]
-    return ", ".join(swaps) or "baseline"
+def swap_label(point: Point | Variant, references: dict[str, Level] | None = None) -> str:
+    """What a point changes relative to the baseline (or to the given reference levels), e.g.
+    `norm=rmsnorm, opt=adamw` or `lr=0.001`."""
+    if isinstance(point, Variant):
+        point = Point(point)
+    references = references or {}
+    swaps = []
+    for axis in point.axes():
+        level = point.level(axis)
+        usual = references.get(axis, FAMILIES[axis].reference if axis in FAMILIES else None)
+        if usual is None or not same_level(level, usual):
+            swaps.append(f"{axis_label(axis)}={level_text(level)}")
+    return ", ".join(swaps) or ("baseline" if point.is_baseline else "reference")
 
 
 def count(n: int, noun: str) -> str:

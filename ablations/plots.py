@@ -11,47 +11,51 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from mainrun.components.optimizers import lr_curve
-from mainrun.config import Variant
 
+from .axes import Level, Point
 from .cells import cell_key
 from .effects import Effect, ordered
 from .grid import swap_label
 from .store import ResultsDir
 
 
-def write_all(root: Path, run: dict[str, Any], variants: list[Variant], seeds: list[int],
-              records: list[dict[str, Any]], effects: list[Effect]) -> list[tuple[str, str]]:
+def write_all(root: Path, run: dict[str, Any], points: list[Point], seeds: list[int],
+              records: list[dict[str, Any]], effects: list[Effect],
+              references: dict[str, Level] | None = None) -> list[tuple[str, str]]:
     """Write the PNGs into root; return (file name, title) for each, for results.md to link."""
     written = [("curves.png", "Validation loss curves")]
-    plot_curves(root, variants, seeds, root / "curves.png")
+    plot_curves(root, points, seeds, root / "curves.png", references or {})
     if effects:
         plot_effects(ordered(effects), root / "effects.png")
         written.append(("effects.png", "Effects with 95% intervals"))
     max_steps = next((r["max_steps"] for r in records if r["max_steps"]), None)
     if max_steps:
-        recipes = list(dict.fromkeys(v.opt for v in variants))
-        plot_lr_schedules(recipes, max_steps, run["config"]["lr"], root / "lr_schedule.png")
+        # One curve per optimizer recipe and peak lr the grid trains with.
+        schedules = list(dict.fromkeys((p.variant.opt, p.level("lr") if "lr" in p.axes() else run["config"]["lr"])
+                                       for p in points))
+        plot_lr_schedules(schedules, max_steps, root / "lr_schedule.png")
         written.append(("lr_schedule.png", "Learning-rate schedule of each optimizer recipe"))
     return written
 
 
-def plot_curves(root: Path, variants: list[Variant], seeds: list[int], path: Path) -> None:
+def plot_curves(root: Path, points: list[Point], seeds: list[int], path: Path, references: dict[str, Level]) -> None:
     """One colour per variant, one line per seed (seeds split the data differently, so their
     evaluation steps differ and are not averaged)."""
     store = ResultsDir(root)
     fig, ax = plt.subplots(figsize=(10, 6))
     colours = plt.get_cmap("tab20")
-    for i, variant in enumerate(variants):
-        style = (dict(color="black", linewidth=2.0, zorder=3) if variant.is_baseline
+    for i, point in enumerate(points):
+        label = swap_label(point, references)
+        style = (dict(color="black", linewidth=2.0, zorder=3) if label in ("baseline", "reference")
                  else dict(color=colours(i % 20), linewidth=1.0))
         labelled = False
         for seed in seeds:
-            record = store.read_record(cell_key(variant, seed))
-            curve = store.read_curve(cell_key(variant, seed))
+            record = store.read_record(cell_key(point, seed))
+            curve = store.read_curve(cell_key(point, seed))
             if record is None or record["status"] != "ok" or not curve:
                 continue
             steps, losses = zip(*curve)
-            ax.plot(steps, losses, label=None if labelled else swap_label(variant), **style)
+            ax.plot(steps, losses, label=None if labelled else label, **style)
             labelled = True
     ax.set_xlabel("step")
     ax.set_ylabel("val loss (reference metric)")
@@ -80,10 +84,11 @@ def plot_effects(effects: list[Effect], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_lr_schedules(recipes: list[str], max_steps: int, lr: float | None, path: Path) -> None:
+def plot_lr_schedules(schedules: list[tuple[str, float | None]], max_steps: int, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
-    for recipe in recipes:
-        ax.plot(range(max_steps), lr_curve(recipe, max_steps, lr), label=recipe)
+    for recipe, lr in schedules:
+        label = recipe if len(schedules) == len({r for r, _ in schedules}) else f"{recipe}, lr {lr!r}"
+        ax.plot(range(max_steps), lr_curve(recipe, max_steps, lr), label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     ax.set_yscale("log")

@@ -24,7 +24,9 @@ from mainrun.cli import OneLineArgumentParser, load_plugins, run_cli
 from mainrun.components import FAMILIES
 from mainrun.config import Variant
 from mainrun.errors import ConfigError
+from mainrun.hyperparameters import flag_name
 
+from .axes import Level, Point, level_text, same_level
 from .cells import cell_key
 from .effects import Cells, Effect, Estimate, delta_vs, factorial_effects, ordered
 from .grid import count
@@ -35,16 +37,21 @@ STATUSES = ("ok", "diverged", "failed", "not run")
 
 @dataclass
 class Row:
-    """One variant, summarised over its seeds."""
+    """One point of the grid (a variant and its hyperparameter-axis values), summarised over its seeds."""
 
-    variant: Variant
+    point: Point
     records: list[dict[str, Any]]  # one per seed that has a record
     missing: int  # seeds without a record yet
     delta: Estimate | None = None
+    is_reference: bool = False  # the row the deltas are measured from
     ok: list[dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.ok = [r for r in self.records if r["status"] == "ok"]
+
+    @property
+    def variant(self) -> Variant:
+        return self.point.variant
 
     def mean(self, key: str) -> float | None:
         values = [r[key] for r in self.ok if r[key] is not None]
@@ -67,41 +74,76 @@ class Row:
     @property
     def sort_key(self) -> tuple:
         loss = self.mean("val_loss")
-        return (loss is None, loss if loss is not None else 0.0, str(self.variant))
+        return (loss is None, loss if loss is not None else 0.0, str(self.point))
 
 
-def load(root: Path) -> tuple[dict[str, Any], list[Variant], list[int], list[dict[str, Any]]]:
-    """run.json, the grid's variants and seeds, and the records present, in grid order."""
+def load(root: Path) -> tuple[dict[str, Any], list[Point], list[int], list[dict[str, Any]]]:
+    """run.json, the grid's points and seeds, and the records present, in grid order."""
     store = ResultsDir(root)
     run = store.read_run()
     if run is None:
         raise ConfigError(f"{root} is not an ablations results folder (no run.json)")
     load_plugins(run["plugins"])  # so that plugin component names parse
-    variants = [Variant.parse(v) for v in run["variants"]]
+    points = [Point.parse(v) for v in run["variants"]]
     seeds = list(run["seeds"])
-    records = [store.read_record(cell_key(v, s)) for v in variants for s in seeds]
-    return run, variants, seeds, [r for r in records if r is not None]
+    records = [store.read_record(cell_key(p, s)) for p in points for s in seeds]
+    return run, points, seeds, [r for r in records if r is not None]
+
+
+def references_of(run: dict[str, Any]) -> dict[str, Level]:
+    """Each axis's reference level as the run recorded it (folders from before axes: none)."""
+    return {axis: spec["reference"] for axis, spec in run.get("axes", {}).items()}
+
+
+def record_point(record: dict[str, Any]) -> Point:
+    return Point.parse(record.get("point") or record["variant"])
 
 
 def finished_losses(records: list[dict[str, Any]]) -> Cells:
-    return {(Variant.parse(r["variant"]), r["seed"]): r["val_loss"] for r in records
+    return {(record_point(r), r["seed"]): r["val_loss"] for r in records
             if r["status"] == "ok" and r["val_loss"] is not None and math.isfinite(r["val_loss"])}
 
 
-def summarise(variants: list[Variant], seeds: list[int], records: list[dict[str, Any]]) -> list[Row]:
-    by_variant: dict[str, list[dict[str, Any]]] = {str(v): [] for v in variants}
+def reference_point(points: list[Point], references: dict[str, Level]) -> Point | None:
+    """The point with every axis at its reference level: the baseline in a component grid."""
+    for point in points:
+        if all(same_level(point.level(axis), level) for axis, level in references.items()):
+            if references or point.is_baseline:
+                return point
+    return None
+
+
+def summarise(points: list[Point | Variant], seeds: list[int], records: list[dict[str, Any]],
+              references: dict[str, Level] | None = None) -> list[Row]:
+    points = [p if isinstance(p, Point) else Point(p) for p in points]
+    by_point: dict[Point, list[dict[str, Any]]] = {p: [] for p in points}
     for record in records:
-        by_variant[record["variant"]].append(record)
+        by_point[record_point(record)].append(record)
     losses = finished_losses(records)
-    baseline = Variant()
+    reference = reference_point(points, references or {})
     rows = []
-    for variant in variants:
-        found = by_variant[str(variant)]
-        row = Row(variant, found, missing=len(seeds) - len(found))
-        if baseline in variants and variant != baseline:
-            row.delta = delta_vs(losses, variant, baseline, seeds)
+    for point in points:
+        found = by_point[point]
+        row = Row(point, found, missing=len(seeds) - len(found), is_reference=point == reference)
+        if reference is not None and point != reference:
+            row.delta = delta_vs(losses, point, reference, seeds)
         rows.append(row)
     return sorted(rows, key=lambda row: row.sort_key)
+
+
+def family_columns(rows: list[Row]) -> list[str]:
+    """The always-named families, and any other family some row takes off its reference member."""
+    return [family for family, registry in FAMILIES.items()
+            if registry.always_named or any(family in row.variant.departures() for row in rows)]
+
+
+def hyperparameter_columns(rows: list[Row]) -> list[str]:
+    return list(dict.fromkeys(field for row in rows for field, _ in row.point.settings))
+
+
+def reference_label(rows: list[Row]) -> str:
+    """`baseline` when the deltas are measured from the reference program, else `reference`."""
+    return "baseline" if any(row.is_reference and row.point.is_baseline for row in rows) else "reference"
 
 
 def _num(value: float | None, spec: str) -> str:
@@ -130,8 +172,10 @@ def _status(counts: Counter) -> str:
 
 
 def variant_table(rows: list[Row]) -> str:
-    headers = ["", *FAMILIES, "params", "val loss", "Δ vs baseline", "loss/token", "coverage", "tokens/s",
-               "wall s", "status"]
+    families, hyper = family_columns(rows), hyperparameter_columns(rows)
+    reference = reference_label(rows)
+    headers = ["", *families, *map(flag_name, hyper), "params", "val loss", f"Δ vs {reference}", "loss/token",
+               "coverage", "tokens/s", "wall s", "status"]
     body = []
     for row in rows:
         loss = row.mean("val_loss")
@@ -141,8 +185,9 @@ def variant_table(rows: list[Row]) -> str:
             loss_text = f"{loss:.4f}{sd} (n={len(row.ok)})"
         coverage = row.mean("val_coverage")
         body.append([
-            "baseline" if row.variant.is_baseline else "",
-            *row.variant.as_dict().values(),
+            reference if row.is_reference else "",
+            *(getattr(row.variant, family) for family in families),
+            *(level_text(row.point.level(field)) for field in hyper),
             _num(row.params, ","),
             loss_text,
             _estimate(row.delta),
@@ -185,14 +230,15 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
         f"{done} of {cells} cells have run.",
         "",
         "Val loss is the reference metric (summed token cross-entropy over the characters of the val text) at the "
-        "last evaluation: mean ± sd over the seeds that finished ok (n). Δ vs baseline is paired by seed, ± its 95% "
-        "interval. Loss/token divides the same sum by the tokens scored instead; coverage is the share of val tokens "
+        f"last evaluation: mean ± sd over the seeds that finished ok (n). Δ vs {reference_label(rows)} is paired by "
+        "seed, ± its 95% interval. Loss/token divides the same sum by the tokens scored instead; coverage is the share of val tokens "
         "the metric scores. A seed sets the data split, the tokenizer, the initial weights and dropout, as in the "
         "reference.",
         "",
         variant_table(rows),
         "",
     ]
+    out += design_section(run)
     if effects is not None:
         out += [
             "## Effects",
@@ -201,7 +247,9 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
             "levels of the other families. Interaction: half of (the effect of one swap with the other swap made) "
             "minus (the effect with it not made). 95% intervals are Student t intervals over per-seed estimates "
             "(the estimator is described in ablations/effects.py); an effect whose interval contains 0 is within "
-            "noise. Negative lowers the loss.",
+            "noise. Negative lowers the loss." + (
+                " In a fraction, effects that share a column of the design are one estimate, named after all of "
+                "them (a = b): the data cannot tell them apart." if run.get("design", {}).get("generators") else ""),
             "",
             effects_table(ordered(effects)) if effects else "No effect can be estimated yet: "
             "no seed has every cell finished ok.",
@@ -210,7 +258,7 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
     failures = [r for row in rows for r in row.records if r["status"] == "failed"]
     if failures:
         out += ["## Failed cells", ""]
-        out += [f"- `{cell_key(Variant.parse(r['variant']), r['seed'])}`: {str(r['error']).splitlines()[0]}"
+        out += [f"- `{cell_key(record_point(r), r['seed'])}`: {str(r['error']).splitlines()[0]}"
                 for r in failures]
         out.append("")
     out += ["## Plots", ""]
@@ -218,19 +266,48 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
     return "\n".join(out) + "\n"
 
 
-CSV_FIELDS = ["baseline", *FAMILIES, "params", "val_loss_mean", "val_loss_sd", "seeds_ok", "delta_vs_baseline",
-              "delta_ci95_half_width", "val_loss_per_token", "val_coverage", "tokens_per_s", "wall_s",
-              *(s.replace(" ", "_") for s in STATUSES)]
+def design_section(run: dict[str, Any]) -> list[str]:
+    """The fraction, its resolution, generators and alias structure, for a fractional grid."""
+    design = run.get("design") or {}
+    if not design.get("generators"):
+        return []
+    legend = ", ".join(f"{letter} = {axis if axis in FAMILIES else flag_name(axis)}"
+                       for letter, axis in design["factors"].items())
+    return [
+        "## Design",
+        "",
+        f"A {design['fraction']} fractional factorial, {design['runs']} cells per seed, resolution "
+        f"{design['resolution']}: no main effect is aliased with another main effect or a two-factor interaction. "
+        "Generators from Box, Hunter & Hunter (2005) Table 6.22 (ablations/design.py), signs chosen so that the "
+        "all-reference cell is in the fraction.",
+        "",
+        f"Factors: {legend}. Generators: {', '.join(design['generators'])}. Defining relation: "
+        f"{design['defining_relation']}.",
+        "",
+        "Alias structure (each effect with its aliases of up to three factors; longer ones omitted):",
+        "",
+        *(f"- {line}" for line in design["aliases"]),
+        "",
+    ]
+
+
+def csv_fields(rows: list[Row]) -> list[str]:
+    return ["baseline", *family_columns(rows), *hyperparameter_columns(rows), "params", "val_loss_mean",
+            "val_loss_sd", "seeds_ok", "delta_vs_baseline", "delta_ci95_half_width", "val_loss_per_token",
+            "val_coverage", "tokens_per_s", "wall_s", *(s.replace(" ", "_") for s in STATUSES)]
 
 
 def csv_text(rows: list[Row]) -> str:
+    """One line per point. `baseline` marks the row the deltas are measured from (the grid's reference
+    point when the baseline is not in it); hyperparameter columns are named like TrainConfig fields."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=csv_fields(rows), lineterminator="\n")
     writer.writeheader()
     for row in rows:
         counts = row.status_counts
         writer.writerow({
-            "baseline": row.variant.is_baseline, **row.variant.as_dict(), "params": row.params,
+            "baseline": row.is_reference, **{f: getattr(row.variant, f) for f in family_columns(rows)},
+            **{f: row.point.level(f) for f in hyperparameter_columns(rows)}, "params": row.params,
             "val_loss_mean": row.mean("val_loss"), "val_loss_sd": row.loss_sd, "seeds_ok": len(row.ok),
             "delta_vs_baseline": row.delta.value if row.delta else None,
             "delta_ci95_half_width": row.delta.half_width if row.delta else None,
@@ -258,15 +335,16 @@ def plotting_available(plot: bool | None) -> tuple[bool, str]:
 def write_report(root: str | Path, plot: bool | None = None) -> str:
     """Write results.md/.csv/.json (and plots) into the folder; return the markdown."""
     root = Path(root)
-    run, variants, seeds, records = load(root)
-    rows = summarise(variants, seeds, records)
-    effects = factorial_effects(variants, finished_losses(records), seeds)
+    run, points, seeds, records = load(root)
+    references = references_of(run)
+    rows = summarise(points, seeds, records, references)
+    effects = factorial_effects(points, finished_losses(records), seeds, references)
     make_plots, plot_note = plotting_available(plot)
     plots = []
     if make_plots:
         from . import plots as plotting
 
-        plots = plotting.write_all(root, run, variants, seeds, records, effects or [])
+        plots = plotting.write_all(root, run, points, seeds, records, effects or [], references)
     text = markdown(run, rows, effects, plots, plot_note)
     write_atomic(root / "results.json", to_json(records))
     write_atomic(root / "results.csv", csv_text(rows))

@@ -28,9 +28,10 @@ from mainrun.data import sources
 from mainrun.errors import ConfigError
 from mainrun.train import resolve_device
 
+from .axes import axis_label, check_no_flag_conflict
 from .backends import Local, Submitit
 from .cells import Cell, failed_record
-from .grid import GRIDS, build_grid, count, parse_seeds
+from .grid import DESIGNS, GRIDS, build_grid, count, parse_seeds
 from .report import write_report
 from .store import ResultsDir
 
@@ -56,9 +57,12 @@ def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(prog="python -m ablations.run", description=__doc__.strip().splitlines()[0])
     grid = parser.add_argument_group("the grid")
     grid.add_argument("--grid", help=f"{', '.join(GRIDS)} (default full: every combination of registered components)")
-    grid.add_argument("--axes", nargs="+", metavar="FAMILY=NAMES",
-                      help="custom grid, e.g. --axes norm=layernorm,rmsnorm pos=rope "
-                           "(other families stay at the baseline)")
+    grid.add_argument("--axes", nargs="+", metavar="AXIS=VALUES",
+                      help="custom grid over families and hyperparameters, e.g. --axes opt=adamw lr=1e-4,3e-4 "
+                           "dropout=0.0,0.1 (families not named stay at the baseline, hyperparameters at the preset)")
+    grid.add_argument("--design", default="full", choices=DESIGNS,
+                      help="full (default): every combination; fractional: the smallest regular resolution IV "
+                           "fraction of the two-level axes (e.g. 5 axes -> 16 cells, 7 -> 16)")
     grid.add_argument("--seeds", default="1", help="a count (3 = seeds 1337,1338,1339) or a list (1337,42); default 1")
     out = parser.add_argument_group("results")
     out.add_argument("--out", help="results folder (default runs/<grid>-<config hash>)")
@@ -89,13 +93,13 @@ def data_spec(source: sources.Source, spec: str) -> str:
     return str(Path(spec).expanduser().resolve())
 
 
-def config_hash(cfg: TrainConfig, fingerprint: str) -> str:
-    """Hash of what decides a cell's numbers besides its variant and seed: the data's content and
-    every hyperparameter. Execution details (device, threads, paths) are left out, so the same
-    experiment resumes wherever it runs."""
+def config_hash(cfg: TrainConfig, fingerprint: str, axes: list[str] = ()) -> str:
+    """Hash of what decides a cell's numbers besides its point and seed: the data's content and
+    every hyperparameter not on an axis (a cell's key names its axis values). Execution details
+    (device, threads, paths) are left out, so the same experiment resumes wherever it runs."""
     fields = cfg.as_dict()
-    for name in ("variant", "seed", "data", "device", "threads", "log_file", "cache_dir"):
-        del fields[name]
+    for name in ("variant", "seed", "data", "device", "threads", "log_file", "cache_dir", *axes):
+        fields.pop(name, None)
     fields["data_fingerprint"] = fingerprint
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -153,20 +157,27 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_limits(args)
     load_plugins(args.plugin)
-    grid_name, variants = build_grid(args.grid, args.axes)
     seeds = parse_seeds(args.seeds)
     where = placement(args)
     # The reference scale takes hours per cell without a GPU; the cpu preset keeps its shape in minutes.
     scale = args.scale or ("mainrun" if where.cells_get_gpu else "cpu")
-    base = TrainConfig.from_scale(scale, **train_overrides(args))
+    overrides = train_overrides(args)
+    base = TrainConfig.from_scale(scale, **overrides)
+    grid = build_grid(args.grid, args.axes, args.design, base)
+    check_no_flag_conflict(grid.axes, overrides)
     source = sources.resolve(base.data)
     base.data = data_spec(source, base.data)
-    cells = [Cell(dataclasses.replace(base, variant=v, seed=s), tuple(args.plugin), source.name, source.fingerprint)
-             for v in variants for s in seeds]
+    cells = [Cell(point, dataclasses.replace(point.apply(base), seed=s), tuple(args.plugin), source.name,
+                  source.fingerprint)
+             for point in grid.points for s in seeds]
     for cell in cells:
         cell.config.validate()  # e.g. rope needs an even head dimension: fail now, not in every cell
-    digest = config_hash(base, source.fingerprint)
-    out = Path(args.out) if args.out else Path("runs") / f"{grid_name}-{digest}"
+    digest = config_hash(base, source.fingerprint, grid.hyperparameters)
+    # Different axes of one base config share the config hash (their cells can be reused by key);
+    # their default folders differ by a hash of the grid.
+    folder = grid.name if grid.name != "axes" else "axes-" + hashlib.sha256(
+        json.dumps(grid.describe(), sort_keys=True).encode()).hexdigest()[:6]
+    out = Path(args.out) if args.out else Path("runs") / f"{folder}-{digest}"
     store = ResultsDir(out)
 
     with store.locked():
@@ -179,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         todo = [dataclasses.replace(cell, config=dataclasses.replace(cell.config, threads=where.threads))
                 for cell in todo]
         store.write_run({
-            "grid": grid_name, "variants": [str(v) for v in variants], "seeds": seeds, "plugins": args.plugin,
+            "grid": grid.name, "variants": [str(p) for p in grid.points], **grid.describe(),
+            "seeds": seeds, "plugins": args.plugin,
             "cells": len(cells), "scale": scale, "data": source.name, "fingerprint": source.fingerprint,
             "device": where.device, "backend": where.backend, "workers": where.workers, "threads": where.threads,
             "config": {k: v for k, v in base.as_dict().items() if k not in ("variant", "seed")}, "config_hash": digest,
@@ -187,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__,
         })
         threads = count(where.threads, "thread") if where.threads else "default threads"
-        shape = f"{count(len(variants), 'variant')} x {count(len(seeds), 'seed')}"
+        shape = f"{count(len(grid.points), 'variant')} x {count(len(seeds), 'seed')}"
+        if grid.design is not None:
+            design = grid.describe()["design"]
+            shape += f"; a {design['fraction']} fraction, resolution {design['resolution']}"
         print(f"ablations: {count(len(cells), 'cell')} ({shape}), scale {scale}, data {source.name}, "
               f"device {where.device}; {where.backend} backend, {count(where.workers, 'worker')} x {threads}; "
               f"results in {out}", flush=True)

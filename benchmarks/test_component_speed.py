@@ -6,6 +6,7 @@ import torch
 
 from benchmarks.common import BASELINE, SHAPE, describe, seeded
 from mainrun.components import NORMS, OPTIMIZERS, POSITIONS
+from mainrun.components.optimizers import build_optimizer
 from mainrun.model import GPT, ModelConfig
 
 pytestmark = pytest.mark.benchmark(warmup=True, warmup_iterations=3, min_rounds=20)
@@ -109,7 +110,7 @@ def test_optimizer_step(benchmark, name):
     for i, param in enumerate(model.parameters()):
         param.grad = seeded(param.shape, seed=i) * 1e-3
     # A long schedule, so the timed steps never run past its end.
-    optimizer, scheduler = OPTIMIZERS.get(name)(model.parameters(), 1_000_000)
+    optimizer, scheduler = build_optimizer(name, model, 1_000_000)
     describe(benchmark, group="opt: step (optimizer + schedule)", label=name, baseline=name == BASELINE.opt,
              params=model.num_params(), shape=SHAPE)
     before = model.token_emb.weight.detach().clone()

@@ -33,7 +33,7 @@ def build(variant: Variant, attention: str = PRESET.attention) -> GPT:
     return GPT(ModelConfig(
         vocab_size=SHAPE["vocab"], block_size=SHAPE["block"], n_layer=SHAPE["n_layer"],
         n_head=SHAPE["n_head"], d_model=SHAPE["d_model"], dropout=SHAPE["dropout"],
-        norm=variant.norm, pos=variant.pos, init=variant.init, attention=attention,
+        variant=variant, attention=attention,
     ))
 
 

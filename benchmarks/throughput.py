@@ -21,7 +21,7 @@ import torch
 from tabulate import tabulate
 
 from ablations.grid import GRIDS, build_grid
-from mainrun.components import OPTIMIZERS
+from mainrun.components.optimizers import build_optimizer
 from mainrun.config import PRECISIONS, SCALES, TrainConfig, Variant
 from mainrun.model import GPT, ModelConfig
 from mainrun.runtime import keep_freed_memory_mapped, restore_default_allocator
@@ -58,9 +58,9 @@ def make_step(cfg: TrainConfig, variant: Variant, attention: str, device: torch.
     """A closure running one real training step on a fixed synthetic batch, and the parameter count."""
     torch.manual_seed(cfg.seed)
     model = GPT(ModelConfig(vocab_size=cfg.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
-                            n_head=cfg.n_head, d_model=cfg.d_model, dropout=cfg.dropout, norm=variant.norm,
-                            pos=variant.pos, init=variant.init, attention=attention)).to(device)
-    opt, sched = OPTIMIZERS.get(variant.opt)(model.parameters(), 10_000, None, None)
+                            n_head=cfg.n_head, d_model=cfg.d_model, dropout=cfg.dropout, variant=variant,
+                            attention=attention)).to(device)
+    opt, sched = build_optimizer(variant.opt, model, 10_000)
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.block_size), generator=gen).to(device)
     y = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.block_size), generator=gen).to(device)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from .config import ATTENTIONS, PRECISIONS, TrainConfig
 from .errors import ConfigError, MainrunError
+from .hyperparameters import HYPERPARAMETERS
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -32,15 +33,6 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     sys.exit(code or 0)
 
 
-# Flags that map one-to-one onto TrainConfig fields, with their types. The scale preset supplies the
-# value of every flag that is not given.
-_HYPERPARAMETERS: dict[str, type] = {
-    "num_titles": int, "val_frac": float, "vocab_size": int, "block_size": int, "batch_size": int,
-    "n_layer": int, "n_head": int, "d_model": int, "dropout": float, "lr": float,
-    "weight_decay": float, "epochs": int, "max_steps": int, "evals_per_epoch": int, "seed": int,
-    "threads": int,
-}
-
 
 def add_train_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
     """The options every training entry point accepts; all default to None = "not given"."""
@@ -53,7 +45,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE first, so the components it registers can be named (repeatable)")
     hp = parser.add_argument_group("hyperparameters (override the scale preset)")
-    for name, kind in _HYPERPARAMETERS.items():
+    for name, kind in HYPERPARAMETERS.items():
         if name == "seed" and not seed:
             continue
         hp.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar=kind.__name__.upper())

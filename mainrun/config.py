@@ -16,18 +16,68 @@ from .errors import ConfigError
 MIN_VOCAB = 256 + 3
 
 
-@dataclass(frozen=True)
+def _restore_variant(choices: tuple[tuple[str, str], ...]) -> "Variant":
+    """Unpickling: a worker process unpickles its cell before it imports the plugins that register
+    the cell's families, so the choices are restored as they were, unchecked."""
+    variant = Variant.__new__(Variant)
+    object.__setattr__(variant, "_choices", choices)
+    return variant
+
+
 class Variant:
-    """One choice per component family; the defaults are the reference program."""
+    """One member of every component family; families not named stay at their reference member.
 
-    norm: str = "layernorm"
-    pos: str = "learned"
-    init: str = "default"
-    opt: str = "sgd"
+    A small frozen value of names, read like a dataclass (`variant.norm`, `variant.opt`) for every
+    registered family, the families a plugin adds included. Only the choices that leave a family's
+    reference member are stored, so registering a new family changes no existing variant.
+    """
 
-    def __post_init__(self) -> None:
-        for family, registry in FAMILIES.items():
-            registry.get(getattr(self, family))  # raises ConfigError listing the valid names
+    __slots__ = ("_choices",)
+
+    def __init__(self, **choices: str):
+        for family, name in choices.items():
+            if family not in FAMILIES:
+                raise ConfigError(f"unknown component family '{family}'; valid: {', '.join(FAMILIES)}")
+            FAMILIES[family].get(name)  # raises ConfigError listing the valid names
+        departures = tuple((family, choices[family]) for family, registry in FAMILIES.items()
+                           if family in choices and choices[family] != registry.reference)
+        object.__setattr__(self, "_choices", departures)
+
+    def __getattr__(self, family: str) -> str:
+        if family.startswith("_"):
+            raise AttributeError(family)
+        for key, name in self._choices:
+            if key == family:
+                return name
+        if family in FAMILIES:
+            return FAMILIES[family].reference
+        raise AttributeError(f"no component family '{family}'; registered: {', '.join(FAMILIES)}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Variant is frozen; use variant.replace(family=name)")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Variant) and dict(self._choices) == dict(other._choices)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._choices))
+
+    def __reduce__(self):
+        return _restore_variant, (self._choices,)
+
+    def __repr__(self) -> str:
+        return f"Variant({', '.join(f'{f}={n!r}' for f, n in self._choices)})"
+
+    def replace(self, **changes: str) -> "Variant":
+        return Variant(**{**dict(self._choices), **changes})
+
+    def level(self, family: str) -> str:
+        """The member chosen for a family: the variant's level on that axis of a grid."""
+        return getattr(self, family)
+
+    def departures(self) -> dict[str, str]:
+        """{family: member} for the families that leave their reference member."""
+        return dict(self._choices)
 
     @classmethod
     def parse(cls, spec: str) -> "Variant":
@@ -48,13 +98,17 @@ class Variant:
         return cls(**choices)
 
     def __str__(self) -> str:
-        return ",".join(f"{family}={getattr(self, family)}" for family in FAMILIES)
+        """`norm=layernorm,pos=learned,init=default,opt=sgd`, plus any other family it changes."""
+        departures = dict(self._choices)
+        return ",".join(f"{family}={getattr(self, family)}" for family, registry in FAMILIES.items()
+                        if registry.always_named or family in departures)
 
     @property
     def is_baseline(self) -> bool:
-        return self == Variant()
+        return not self._choices
 
     def as_dict(self) -> dict[str, str]:
+        """Every registered family's member, in registration order."""
         return {family: getattr(self, family) for family in FAMILIES}
 
 

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .components import INITS, NORMS, POSITIONS
+from .components import NORMS, POSITIONS, families_in_slot
 from .components.positions import Positions
+from .config import Variant
 from .losses import linear_cross_entropy, linear_cross_entropy_sum
 
 
@@ -26,9 +27,7 @@ class ModelConfig:
     n_head: int = 8
     d_model: int = 512
     dropout: float = 0.1
-    norm: str = "layernorm"
-    pos: str = "learned"
-    init: str = "default"
+    variant: Variant = Variant()  # frozen, so a shared default is safe
     attention: str = "sdpa"
 
 
@@ -83,7 +82,7 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        make_norm = NORMS.get(cfg.norm)
+        make_norm = NORMS.get(cfg.variant.norm)
         self.ln1 = make_norm(cfg.d_model)
         self.ln2 = make_norm(cfg.d_model)
         self.attn = CausalSelfAttention(cfg)
@@ -101,13 +100,17 @@ class GPT(nn.Module):
         # Construction order is part of the seed contract: every default initialiser below draws
         # from the global generator, and the init recipe draws after all of them.
         self.token_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.positions = POSITIONS.get(cfg.pos)(cfg.block_size, cfg.d_model, cfg.n_head)
+        self.positions = POSITIONS.get(cfg.variant.pos)(cfg.block_size, cfg.d_model, cfg.n_head)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
-        self.ln_f = NORMS.get(cfg.norm)(cfg.d_model)
+        self.ln_f = NORMS.get(cfg.variant.norm)(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
 
-        INITS.get(cfg.init)(self)
+        # Families plugged in after construction: model edits first, then the init recipes, in
+        # registration order (the built-in `init` first). Reference members leave the model as is.
+        for slot in ("build", "init"):
+            for family in families_in_slot(slot):
+                family.get(getattr(cfg.variant, family.family))(self)
         self.head.weight = self.token_emb.weight
 
     def hidden(self, idx: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,10 @@
-"""A registry maps a component name to the factory that builds it.
+"""A registry maps a component name to the factory that builds it; a family is a registry.
 
-One registry per component family (see `mainrun.components`). Names, not classes, travel through
-configs, logs and result tables, so a variant stays serialisable and a new component shows up in
-grids, tests and benchmarks as soon as it is registered.
+Each component family (see `mainrun.components`) is one `Registry`: its key as written in a
+variant (`norm`), its reference member (the reference program's choice, which every variant uses
+unless told otherwise) and the slot where it plugs into the model or the training. Names, not
+classes, travel through configs, logs and result tables, so a variant stays serialisable and a
+new component shows up in grids, tests and benchmarks as soon as it is registered.
 """
 from __future__ import annotations
 
@@ -14,8 +16,15 @@ F = TypeVar("F", bound=Callable)
 
 
 class Registry(Generic[F]):
-    def __init__(self, family: str):
+    def __init__(self, family: str, *, reference: str, slot: str, always_named: bool = False):
+        """`always_named`: the family is written in variant strings and cell keys even at its reference
+        member. Only the plan's four original families are, so that strings and result folders made
+        before families became pluggable keep their names; a family added later appears in them only
+        when it leaves its reference member."""
         self.family = family
+        self.reference = reference
+        self.slot = slot
+        self.always_named = always_named
         self._factories: dict[str, F] = {}
 
     def register(self, name: str) -> Callable[[F], F]:
@@ -24,6 +33,8 @@ class Registry(Generic[F]):
         def add(factory: F) -> F:
             if name in self._factories and self._factories[name] is not factory:
                 raise ConfigError(f"{self.family} '{name}' is already registered")
+            if not name or any(c in name for c in ",= /"):
+                raise ConfigError(f"bad {self.family} name '{name}': no commas, '=', spaces or slashes")
             self._factories[name] = factory
             return factory
 
@@ -47,4 +58,4 @@ class Registry(Generic[F]):
         return iter(self._factories)
 
     def __repr__(self) -> str:
-        return f"Registry({self.family!r}, {self.names()})"
+        return f"Registry({self.family!r}, reference={self.reference!r}, slot={self.slot!r}, {self.names()})"

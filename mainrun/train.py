@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from . import data
 from .cli import OneLineArgumentParser, add_train_arguments, load_plugins, run_cli, train_overrides
-from .components import OPTIMIZERS
+from .components.optimizers import build_optimizer, resolved_hyperparameters
 from .config import TrainConfig, Variant
 from .errors import ConfigError, DataError
 from .jsonlog import JsonlLogger
@@ -42,6 +42,8 @@ class RunResult:
     curve: list[tuple[int, float]] = field(default_factory=list)  # (step, val_loss)
     flops_per_token: float = 0.0  # forward + backward, for MFU
     device: str = "cpu"
+    lr: float = float("nan")  # the peak lr the run used: the override, else its recipe's default
+    weight_decay: float = float("nan")
 
 
 def batches_per_epoch(n_tokens: int, block_size: int, batch_size: int) -> int:
@@ -166,14 +168,15 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
 
         model_cfg = ModelConfig(vocab_size=info.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                                 n_head=cfg.n_head, d_model=cfg.d_model, dropout=cfg.dropout,
-                                norm=cfg.variant.norm, pos=cfg.variant.pos, init=cfg.variant.init,
-                                attention=cfg.attention)
+                                variant=cfg.variant, attention=cfg.attention)
         model = GPT(model_cfg).to(device)
         params = model.num_params()
         flops_per_token = model_flops_per_token(params, cfg.n_layer, cfg.block_size, cfg.d_model)
         log.log("model_info", parameters_count=params, variant=str(cfg.variant), flops_per_token=flops_per_token)
 
-        opt, scheduler = OPTIMIZERS.get(cfg.variant.opt)(model.parameters(), max_steps, cfg.lr, cfg.weight_decay)
+        recipe = resolved_hyperparameters(cfg.variant.opt, cfg.lr, cfg.weight_decay)
+        log.log("optimizer_info", recipe=cfg.variant.opt, **recipe)
+        opt, scheduler = build_optimizer(cfg.variant.opt, model, max_steps, **recipe)
         # Kept on the device once: each step then slices a view instead of copying a batch over.
         train_ids, val_ids = corpus.train_ids.to(device), corpus.val_ids.to(device)
 
@@ -226,7 +229,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
             val_loss_per_token=last.loss_per_token, val_coverage=last.coverage, params=params, steps=step,
             max_steps=max_steps, tokens_per_s=step * tokens_per_step / train_time if train_time else 0.0,
             wall_s=wall, data=info.source, fingerprint=info.fingerprint, curve=curve,
-            flops_per_token=flops_per_token, device=str(device),
+            flops_per_token=flops_per_token, device=str(device), **recipe,
         )
         log.log("run_finished", status=status, val_loss=result.val_loss, best_val_loss=result.best_val_loss,
                 steps=step, max_steps=max_steps, tokens_per_s=result.tokens_per_s, wall_s=wall)

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..registry import Registry
 
-INITS: Registry = Registry("init")
+INITS: Registry = Registry("init", reference="default", slot="init", always_named=True)
 
 
 @INITS.register("default")

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..registry import Registry
 
-NORMS: Registry = Registry("norm")
+NORMS: Registry = Registry("norm", reference="layernorm", slot="norm", always_named=True)
 
 # torch's RMSNorm puts eps inside the square root: x * rsqrt(mean(x^2) + eps) * weight. The plan this
 # project grew from wrote eps outside it; with activations of RMS ~1 either is negligible, and the

@@ -1,34 +1,35 @@
 """Optimizer recipes: an optimizer together with its learning-rate schedule.
 
-A factory takes `(params, max_steps, lr, weight_decay)`; `lr` and `weight_decay` are None unless
-the user overrides them, in which case they replace the recipe's defaults. It returns
-`(optimizer, scheduler)`; the training loop steps both once per step, as the reference does.
+A recipe is `recipe(model, max_steps, lr=DEFAULT, weight_decay=DEFAULT) -> (optimizer, scheduler)`.
+It receives the model, not a bare parameter iterator, so it can group parameters by name or module
+(see `decay_groups`). Its keyword defaults are its hyperparameters: `recipe_defaults` reads them,
+`--lr` / `--weight-decay` (or a grid axis) replace them, and every record states the value used.
+The training loop steps both the optimizer and the scheduler once per step, as the reference does.
 """
 from __future__ import annotations
 
-from typing import Iterable
+import inspect
+from typing import Any
 
 import torch
+from torch import nn
 from torch.optim import lr_scheduler
 
+from ..errors import ConfigError
 from ..registry import Registry
 
-OPTIMIZERS: Registry = Registry("opt")
+OPTIMIZERS: Registry = Registry("opt", reference="sgd", slot="optimizer", always_named=True)
 
 Recipe = tuple[torch.optim.Optimizer, lr_scheduler.LRScheduler]
+RECIPE_HYPERPARAMETERS = ("lr", "weight_decay")
 
 
 @OPTIMIZERS.register("sgd")
-def sgd(params: Iterable, max_steps: int, lr: float | None = None, weight_decay: float | None = None) -> Recipe:
+def sgd(model: nn.Module, max_steps: int, lr: float = 6e-3, weight_decay: float = 0.0) -> Recipe:
     """The reference: plain SGD, cosine from lr to zero over all steps."""
     # foreach only batches the per-tensor update into fewer kernels; without momentum the
     # arithmetic is the same as the reference's loop.
-    opt = torch.optim.SGD(
-        params,
-        lr=6e-3 if lr is None else lr,
-        weight_decay=0.0 if weight_decay is None else weight_decay,
-        foreach=True,
-    )
+    opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
     return opt, lr_scheduler.CosineAnnealingLR(opt, T_max=max_steps)
 
 
@@ -41,36 +42,80 @@ def adamw_warmup_steps(max_steps: int) -> int:
     return max(1, max_steps // 10)
 
 
+def warmup_cosine(opt: torch.optim.Optimizer, max_steps: int) -> lr_scheduler.LRScheduler:
+    """Linear warmup from 1% of the peak lr over max_steps//10 steps, then cosine to 10% of the peak.
+    The peak is the first group's lr; torch's cosine takes one floor, so groups share the peak."""
+    warmup = adamw_warmup_steps(max_steps)
+    floor = opt.param_groups[0]["lr"] * ADAMW_FLOOR
+    return lr_scheduler.SequentialLR(
+        opt,
+        schedulers=[
+            lr_scheduler.LinearLR(opt, start_factor=ADAMW_WARMUP_START, end_factor=1.0, total_iters=warmup),
+            lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, max_steps - warmup), eta_min=floor),
+        ],
+        milestones=[warmup],
+    )
+
+
 @OPTIMIZERS.register("adamw")
-def adamw(params: Iterable, max_steps: int, lr: float | None = None, weight_decay: float | None = None) -> Recipe:
-    """AdamW; linear warmup from 1% to the peak over max_steps//10 steps, then cosine to 10% of peak."""
-    peak = 3e-4 if lr is None else lr
+def adamw(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: float = 0.1) -> Recipe:
+    """AdamW on every parameter (decay included, as the plan did); warmup + cosine (`warmup_cosine`)."""
     opt = torch.optim.AdamW(
-        params,
-        lr=peak,
+        model.parameters(),
+        lr=lr,
         betas=(0.9, 0.999),
         eps=1e-8,
-        weight_decay=0.1 if weight_decay is None else weight_decay,
+        weight_decay=weight_decay,
         # The fused kernel updates all tensors in one pass; on CPU it is several times faster
         # than the foreach path (benchmarks/), and nothing here depends on AdamW's exact rounding.
         fused=True,
     )
-    warmup = adamw_warmup_steps(max_steps)
-    schedule = lr_scheduler.SequentialLR(
-        opt,
-        schedulers=[
-            lr_scheduler.LinearLR(opt, start_factor=ADAMW_WARMUP_START, end_factor=1.0, total_iters=warmup),
-            lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, max_steps - warmup), eta_min=peak * ADAMW_FLOOR),
-        ],
-        milestones=[warmup],
-    )
-    return opt, schedule
+    return opt, warmup_cosine(opt, max_steps)
+
+
+def decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two parameter groups: weight decay on the weight matrices of Linear layers, none on norms,
+    biases and embeddings, positional ones included (nanoGPT's split, and most later recipes'). A
+    head tied to the token embedding is the embedding's tensor, so it counts once, as an embedding."""
+    embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    matrices = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)} - embeddings
+    decay, no_decay, seen = [], [], set()
+    for param in model.parameters():  # unique tensors, in the model's order
+        if id(param) in seen or not param.requires_grad:
+            continue
+        seen.add(id(param))
+        (decay if id(param) in matrices else no_decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def recipe_defaults(recipe: str) -> dict[str, float]:
+    """`{"lr": ..., "weight_decay": ...}`: the recipe's own values, read from its signature."""
+    signature = inspect.signature(OPTIMIZERS.get(recipe))
+    defaults = {}
+    for name in RECIPE_HYPERPARAMETERS:
+        param = signature.parameters.get(name)
+        if param is None or param.default is inspect.Parameter.empty:
+            raise ConfigError(f"optimizer recipe '{recipe}' must take {name}=<its default> as a keyword argument")
+        defaults[name] = float(param.default)
+    return defaults
+
+
+def resolved_hyperparameters(recipe: str, lr: float | None, weight_decay: float | None) -> dict[str, float]:
+    """The lr and weight decay a run of this recipe actually uses: the overrides, else the defaults."""
+    defaults = recipe_defaults(recipe)
+    return {"lr": defaults["lr"] if lr is None else lr,
+            "weight_decay": defaults["weight_decay"] if weight_decay is None else weight_decay}
+
+
+def build_optimizer(recipe: str, model: nn.Module, max_steps: int, lr: float | None = None,
+                    weight_decay: float | None = None) -> Recipe:
+    return OPTIMIZERS.get(recipe)(model, max_steps, **resolved_hyperparameters(recipe, lr, weight_decay))
 
 
 def lr_curve(recipe: str, max_steps: int, lr: float | None = None) -> list[float]:
     """The learning rate a recipe uses at each step 0..max_steps-1 (for plots and tests)."""
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt, sched = OPTIMIZERS.get(recipe)([param], max_steps, lr, None)
+    model = nn.Linear(1, 1, bias=False)
+    opt, sched = build_optimizer(recipe, model, max_steps, lr)
     lrs = []
     for _ in range(max_steps):
         lrs.append(opt.param_groups[0]["lr"])

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..registry import Registry
 
-POSITIONS: Registry = Registry("pos")
+POSITIONS: Registry = Registry("pos", reference="learned", slot="positions", always_named=True)
 
 ROPE_BASE = 10_000.0
 

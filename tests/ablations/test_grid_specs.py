@@ -6,11 +6,12 @@ import sys
 import pytest
 from torch import nn
 
+from ablations.axes import Point
 from ablations.grid import build_grid, full_grid, parse_axes, parse_seeds, single_grid, swap_label
 from ablations.run import main
 from mainrun.cli import run_cli
 from mainrun.components import FAMILIES, NORMS
-from mainrun.config import Variant
+from mainrun.config import TrainConfig, Variant
 from mainrun.errors import ConfigError
 
 
@@ -44,14 +45,55 @@ def test_single_grid_is_the_baseline_then_one_swap_each():
 
 
 def test_axes_product_keeps_unnamed_families_at_the_baseline():
-    name, grid = build_grid(None, ["norm=layernorm,rmsnorm", "pos=rope"])
-    assert name == "axes"
-    assert grid == [Variant(pos="rope"), Variant(norm="rmsnorm", pos="rope")]
+    grid = build_grid(None, ["norm=layernorm,rmsnorm", "pos=rope"])
+    assert grid.name == "axes"
+    assert [p.variant for p in grid.points] == [Variant(pos="rope"), Variant(norm="rmsnorm", pos="rope")]
+    assert all(p.settings == () for p in grid.points)
 
 
 def test_grid_names():
-    assert build_grid(None, None) == ("full", full_grid())
-    assert build_grid("baseline", None) == ("baseline", [Variant()])
+    full = build_grid(None, None)
+    assert full.name == "full" and [p.variant for p in full.points] == full_grid()
+    baseline = build_grid("baseline", None)
+    assert baseline.name == "baseline" and [p.variant for p in baseline.points] == [Variant()]
+
+
+def test_hyperparameter_axes_are_typed_and_mix_with_families():
+    base = TrainConfig.from_scale("tiny")
+    grid = build_grid(None, ["opt=adamw", "lr=1e-3,1e-2", "batch-size=4,8", "dropout=0,0.1"], base=base)
+    assert len(grid.points) == 8
+    assert grid.axes == {"opt": ["adamw"], "lr": [1e-3, 1e-2], "batch_size": [4, 8], "dropout": [0.0, 0.1]}
+    assert all(isinstance(b, int) for b in grid.axes["batch_size"]) and isinstance(grid.axes["dropout"][0], float)
+    # References: the recipe's lr when listed (adamw's 3e-4 is not: the first), the preset's batch and dropout.
+    assert grid.references == {"opt": "adamw", "lr": 1e-3, "batch_size": 8, "dropout": 0.1}
+    point = grid.points[-1]
+    cfg = point.apply(base)
+    assert (cfg.variant, cfg.lr, cfg.batch_size, cfg.dropout) == (Variant(opt="adamw"), 1e-2, 8, 0.1)
+    assert str(point) == "norm=layernorm,pos=learned,init=default,opt=adamw,lr=0.01,batch-size=8,dropout=0.1"
+    assert Point.parse(str(point)) == point
+
+
+def test_lr_reference_follows_the_reference_recipe():
+    base = TrainConfig.from_scale("tiny")
+    assert build_grid(None, ["lr=1e-3,6e-3"], base=base).references["lr"] == 6e-3  # sgd's default
+    # With opt on an axis, its reference level's recipe decides: adamw is listed, but sgd is the reference.
+    assert build_grid(None, ["lr=1e-3,6e-3", "opt=adamw,sgd"], base=base).references["lr"] == 6e-3
+    grid = build_grid(None, ["lr=1e-3,3e-4", "opt=adamw"], base=base)
+    assert grid.references["lr"] == 3e-4  # adamw's default, listed second
+
+
+def test_fractional_design_of_the_full_grid_is_half_of_it_and_keeps_the_baseline():
+    grid = build_grid("full", None, "fractional")
+    assert len(grid.points) == 8 and len(set(grid.points)) == 8
+    assert Point() in grid.points
+    assert grid.describe()["design"]["resolution"] == "IV"
+    with pytest.raises(ConfigError, match="needs a product grid"):
+        build_grid("single", None, "fractional")
+
+
+def test_fractional_design_refuses_three_level_axes():
+    with pytest.raises(ConfigError, match=re.escape("needs two-level axes; these have more: lr (3)")):
+        build_grid(None, ["opt=sgd,adamw", "lr=1e-4,3e-4,1e-3"], "fractional")
 
 
 def test_seeds():
@@ -62,13 +104,18 @@ def test_seeds():
 
 
 BAD_AXES = {
-    "unknown family": (["act=relu"], "unknown component family 'act'"),
+    "unknown family": (["act=relu"], "unknown axis 'act': not a component family"),
     "unknown name": (["norm=batchnorm"], "unknown norm 'batchnorm'; valid: layernorm, rmsnorm"),
     "empty axis": (["norm="], "axis 'norm' is empty"),
-    "stray comma": (["norm=layernorm,"], "axis 'norm' has an empty name"),
-    "no equals sign": (["rmsnorm"], "expected family=name"),
+    "stray comma": (["norm=layernorm,"], "axis 'norm' has an empty value"),
+    "no equals sign": (["rmsnorm"], "expected NAME=VALUE"),
     "family twice": (["norm=rmsnorm", "norm=layernorm"], "axis 'norm' is given twice"),
     "name twice": (["opt=sgd,adamw,sgd"], "axis 'opt' names sgd more than once"),
+    "seed is not an axis": (["seed=1,2"], "unknown axis 'seed'"),
+    "bad float": (["lr=fast"], "bad value 'fast' for lr: expected a number"),
+    "bad int": (["batch-size=32.5"], "bad value '32.5' for batch-size: expected an integer"),
+    "value twice": (["lr=1e-3,0.001"], "axis 'lr' names 0.001 more than once"),
+    "hyperparameter twice": (["weight-decay=0.1", "weight_decay=0.2"], "axis 'weight_decay' is given twice"),
 }
 
 
@@ -98,7 +145,13 @@ def test_bad_seeds(case):
 
 
 BAD_COMMAND_LINES = {
-    "unknown family": (["--axes", "act=relu"], "unknown component family 'act'"),
+    "unknown family": (["--axes", "act=relu"], "unknown axis 'act'"),
+    "negative lr": (["--axes", "opt=adamw", "lr=-1e-3,1e-3"], "--lr must be positive, got -0.001"),
+    "dropout out of range": (["--axes", "dropout=0.1,1.5"], "--dropout must be in [0, 1), got 1.5"),
+    "flag and axis": (["--lr", "1e-3", "--axes", "lr=1e-3,1e-2"], "lr is given both as --lr and as an axis"),
+    "three levels in a fraction": (["--axes", "lr=1e-3,1e-2,1e-1", "--design", "fractional"],
+                                   "needs two-level axes"),
+    "unknown design": (["--design", "latin"], "invalid choice: 'latin'"),
     "unknown name": (["--axes", "pos=alibi"], "unknown pos 'alibi'"),
     "empty axis": (["--axes", "opt="], "axis 'opt' is empty"),
     "bad seeds": (["--seeds", "x"], "bad --seeds 'x'"),

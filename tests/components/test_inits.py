@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from mainrun.components import INITS, NORMS, POSITIONS
+from mainrun.config import Variant
 from mainrun.model import GPT, ModelConfig
 
 # Standard errors allowed. Every example checks ~20 tensors twice; at 5 SE a correct init fails one
@@ -30,9 +31,8 @@ def model_configs(draw, init):
         n_head=n_head,
         d_model=n_head * draw(st.sampled_from([8, 16, 32])),
         dropout=0.1,
-        norm=draw(st.sampled_from(NORMS.names())),
-        pos=draw(st.sampled_from(POSITIONS.names())),
-        init=init,
+        variant=Variant(norm=draw(st.sampled_from(NORMS.names())), pos=draw(st.sampled_from(POSITIONS.names())),
+                        init=init),
     )
 
 
@@ -81,7 +81,7 @@ def test_kaiming_init_draws_std_sqrt_2_over_fan_in(cfg, seed):
 
 @pytest.mark.parametrize("init", INITS.names())
 def test_head_is_tied_to_token_embedding(init):
-    model = build(ModelConfig(vocab_size=300, block_size=8, n_layer=1, n_head=2, d_model=16, init=init), seed=0)
+    model = build(ModelConfig(vocab_size=300, block_size=8, n_layer=1, n_head=2, d_model=16, variant=Variant(init=init)), seed=0)
     assert model.head.weight is model.token_emb.weight
 
 
@@ -89,7 +89,7 @@ def test_head_is_tied_to_token_embedding(init):
 def test_init_leaves_norms_and_learned_positions_at_construction_values(init):
     """The reference: norm weights 1, biases 0; the positional embedding starts (and stays) zero."""
     cfg = ModelConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2, d_model=16,
-                      norm="layernorm", pos="learned", init=init)
+                      variant=Variant(init=init))
     model = build(cfg, seed=0)
     assert torch.count_nonzero(model.positions.pos_emb) == 0
     norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]

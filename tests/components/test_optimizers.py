@@ -11,7 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mainrun.components import OPTIMIZERS
-from mainrun.components.optimizers import ADAMW_FLOOR, ADAMW_WARMUP_START, adamw_warmup_steps, lr_curve
+from mainrun.components.optimizers import (ADAMW_FLOOR, ADAMW_WARMUP_START, adamw_warmup_steps, build_optimizer,
+                                           decay_groups, lr_curve, recipe_defaults, resolved_hyperparameters,
+                                           warmup_cosine)
+from mainrun.errors import ConfigError
+from mainrun.model import GPT, ModelConfig
 
 SGD_DEFAULT_LR = 6e-3  # the reference program
 ADAMW_DEFAULT_LR = 3e-4  # the plan's recipe
@@ -45,8 +49,7 @@ def test_sgd_follows_the_cosine_from_peak_to_zero(max_steps, lr):
 
 @pytest.mark.parametrize("max_steps", [1, 7, 994])
 def test_sgd_schedule_reaches_zero_after_the_last_step(max_steps):
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt, scheduler = OPTIMIZERS.get("sgd")([param], max_steps)
+    opt, scheduler = build_optimizer("sgd", torch.nn.Linear(1, 1), max_steps)
     for _ in range(max_steps):
         opt.step()
         scheduler.step()
@@ -89,8 +92,68 @@ def test_every_recipe_peaks_at_the_lr_override(recipe, max_steps):
 
 @pytest.mark.parametrize("recipe", OPTIMIZERS.names())
 def test_every_recipe_applies_the_weight_decay_override(recipe):
-    param = torch.nn.Parameter(torch.zeros(3))
-    optimizer, scheduler = OPTIMIZERS.get(recipe)([param], 10, None, 0.042)
+    optimizer, scheduler = build_optimizer(recipe, torch.nn.Linear(3, 1), 10, None, 0.042)
     assert isinstance(optimizer, torch.optim.Optimizer)
     assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
     assert all(group["weight_decay"] == 0.042 for group in optimizer.param_groups)
+
+
+def test_recipe_defaults_are_the_signature_defaults_and_overrides_replace_them():
+    assert recipe_defaults("sgd") == {"lr": SGD_DEFAULT_LR, "weight_decay": 0.0}
+    assert recipe_defaults("adamw") == {"lr": ADAMW_DEFAULT_LR, "weight_decay": 0.1}
+    assert resolved_hyperparameters("adamw", 1e-3, None) == {"lr": 1e-3, "weight_decay": 0.1}
+    assert resolved_hyperparameters("sgd", None, 0.05) == {"lr": SGD_DEFAULT_LR, "weight_decay": 0.05}
+
+
+def test_a_recipe_without_defaults_is_refused_by_name():
+    def bare(model, max_steps, lr, weight_decay):  # not registered: only its signature is read
+        raise AssertionError("never called")
+
+    OPTIMIZERS.register("bare-for-test")(bare)
+    try:
+        with pytest.raises(ConfigError, match="'bare-for-test' must take lr="):
+            recipe_defaults("bare-for-test")
+    finally:
+        OPTIMIZERS._factories.pop("bare-for-test")
+
+
+def tiny_gpt():
+    torch.manual_seed(0)
+    return GPT(ModelConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2, d_model=16))
+
+
+def test_decay_groups_split_matrices_from_norms_biases_and_the_tied_embedding():
+    model = tiny_gpt()
+    decay, no_decay = decay_groups(model, 0.1)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    kept = {names[id(p)] for p in no_decay["params"]}
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    # Every parameter exactly once (the tied head is the embedding's tensor).
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+    assert decayed == {n for n, p in model.named_parameters() if p.dim() == 2 and "token_emb" not in n
+                       and n != "positions.pos_emb"}
+    assert decayed and all(n.endswith(("qkv.weight", "proj.weight", "net.0.weight", "net.2.weight")) for n in decayed)
+    assert "token_emb.weight" in kept and "positions.pos_emb" in kept
+    assert all(n.endswith(".bias") or "ln" in n or n in ("token_emb.weight", "positions.pos_emb") for n in kept)
+
+
+def test_a_recipe_receives_the_model_and_can_group_its_parameters():
+    """The interface a plugin recipe uses: named parameters in, groups with their own decay out."""
+    def grouped_adamw(model, max_steps, lr=1e-3, weight_decay=0.1):
+        opt = torch.optim.AdamW(decay_groups(model, weight_decay), lr=lr)
+        return opt, warmup_cosine(opt, max_steps)
+
+    model = tiny_gpt()
+    norm_weight = model.blocks[0].ln1.weight
+    before = norm_weight.detach().clone()
+    opt, scheduler = grouped_adamw(model, 10)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    for _ in range(3):
+        opt.step()
+        scheduler.step()
+    # With zero gradients only weight decay moves a weight: the norm weight, in the no-decay group, stays.
+    assert torch.equal(norm_weight, before)
+    assert not torch.equal(model.blocks[0].attn.qkv.weight, torch.zeros_like(model.blocks[0].attn.qkv.weight))
+    assert [g["lr"] for g in opt.param_groups][0] == opt.param_groups[1]["lr"]

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from mainrun.components import FAMILIES
+from mainrun.components.optimizers import build_optimizer
 from mainrun.config import Variant
 from mainrun.model import GPT, ModelConfig
 from mainrun.train import train_step
@@ -32,7 +33,7 @@ def build(variant: Variant, seed: int = 0) -> GPT:
     torch.manual_seed(seed)
     # dropout 0: training steps are then deterministic, so "the loss went down" is not luck.
     cfg = ModelConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=1, n_head=2, d_model=16, dropout=0.0,
-                      norm=variant.norm, pos=variant.pos, init=variant.init)
+                      variant=variant)
     return GPT(cfg)
 
 
@@ -62,7 +63,7 @@ def test_component_builds_and_runs_forward_and_backward(family, name):
 def test_three_training_steps_lower_the_loss_on_a_fixed_batch(family, name):
     variant = Variant(**{family: name})
     model = build(variant)
-    optimizer, scheduler = FAMILIES["opt"].get(variant.opt)(model.parameters(), SCHEDULE_STEPS)
+    optimizer, scheduler = build_optimizer(variant.opt, model, SCHEDULE_STEPS)
     x, y = fixed_batch()
 
     with torch.no_grad():

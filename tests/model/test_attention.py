@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mainrun.components import POSITIONS
-from mainrun.config import ATTENTIONS
+from mainrun.config import ATTENTIONS, Variant
 from mainrun.model import GPT, CausalSelfAttention, ModelConfig
 
 
@@ -56,7 +56,7 @@ def expected_attention(attn, positions, x):
 @given(case=attention_cases())
 def test_attention_equals_sdpa_with_explicit_causal_mask(pos, attention, case):
     cfg = ModelConfig(vocab_size=300, block_size=case["block_size"], n_layer=1, n_head=case["n_head"],
-                      d_model=case["d_model"], dropout=0.3, pos=pos, attention=attention)
+                      d_model=case["d_model"], dropout=0.3, variant=Variant(pos=pos), attention=attention)
     attn = CausalSelfAttention(cfg).double().eval()
     positions = POSITIONS.get(pos)(cfg.block_size, cfg.d_model, cfg.n_head).double()
     generator = torch.Generator().manual_seed(case["seed"])
@@ -79,8 +79,8 @@ def test_both_attention_paths_give_the_same_model_output(pos):
     models = {}
     for attention in ATTENTIONS:
         torch.manual_seed(0)
-        cfg = ModelConfig(vocab_size=300, block_size=16, n_layer=2, n_head=2, d_model=32, pos=pos,
-                          init="kaiming", attention=attention)
+        cfg = ModelConfig(vocab_size=300, block_size=16, n_layer=2, n_head=2, d_model=32,
+                          variant=Variant(pos=pos, init="kaiming"), attention=attention)
         models[attention] = GPT(cfg).double().eval()
     tokens = torch.randint(300, (2, 16), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
