@@ -204,3 +204,80 @@ def test_ctrl_c_stops_at_once_and_keeps_finished_cells(tmp_path):
     assert "interrupted: finished cells are kept" in stderr
     assert 1 <= len(records(out)) < 4
     assert not (out / "results.md").exists()
+
+
+def test_hyperparameter_axes_train_typed_cells_with_their_fields_and_columns(tmp_path):
+    out = tmp_path / "hp"
+    result = run("--axes", "opt=adamw", "lr=1e-3,1e-2", "dropout=0.0,0.1", *TINY, "--seeds", "1337,1338",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    found = json.loads((out / "results.json").read_text())
+    assert len(found) == 8 and {r["status"] for r in found} == {"ok"}
+    assert {(r["lr"], r["dropout"]) for r in found} == {(1e-3, 0.0), (1e-3, 0.1), (1e-2, 0.0), (1e-2, 0.1)}
+    # Every hyperparameter is a field, the recipe's default resolved.
+    assert all(r["weight_decay"] == 0.1 and r["batch_size"] == 8 and r["opt"] == "adamw" for r in found)
+    assert sorted(records(out)) == sorted(
+        f"layernorm-learned-default-adamw-lr={lr}-dropout={d}-seed{s}"
+        for lr in ("0.001", "0.01") for d in ("0.0", "0.1") for s in (1337, 1338))
+    markdown = (out / "results.md").read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("|") and "params" in line)
+    assert [c.strip() for c in header.split("|")[1:8]] == ["", "norm", "pos", "init", "opt", "lr", "dropout"]
+    assert "Δ vs reference" in header
+    reference_rows = [line for line in markdown.splitlines() if line.startswith("| reference ")]
+    assert len(reference_rows) == 1  # the first lr listed (adamw's 3e-4 is not), the preset's dropout
+    assert [c.strip() for c in reference_rows[0].split("|")[5:8]] == ["adamw", "0.001", "0.1"]
+    effects = markdown.split("## Effects")[1]
+    assert "lr: 0.001 -> 0.01" in effects and "dropout: 0.1 -> 0.0" in effects and "lr=0.01 x dropout=0.0" in effects
+    with open(out / "results.csv") as f:
+        assert {"lr", "dropout"} <= set(csv.DictReader(f).fieldnames)
+    # The same command resumes: nothing to train.
+    again = run("--axes", "opt=adamw", "lr=1e-3,1e-2", "dropout=0.0,0.1", *TINY, "--seeds", "1337,1338",
+                "--out", str(out))
+    assert again.returncode == 0 and "resuming: 8 of 8 cells already finished" in again.stdout
+
+
+def test_five_axis_fractional_grid_trains_sixteen_cells_and_reports_five_main_effects(tmp_path):
+    out = tmp_path / "fraction"
+    result = run("--axes", "norm=layernorm,rmsnorm", "pos=learned,rope", "init=default,kaiming", "opt=sgd,adamw",
+                 "dropout=0.0,0.1", "--design", "fractional", *TINY, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "16 cells (16 variants x 1 seed; a 2^(5-1) fraction, resolution V)" in result.stdout
+    assert len(records(out)) == 16
+    markdown = (out / "results.md").read_text()
+    assert "## Design" in markdown and "E = -ABCD" in markdown and "I = -ABCDE" in markdown
+    effects = markdown.split("## Effects")[1].split("## Plots")[0]
+    mains = [line for line in effects.splitlines() if line.startswith("| ") and " -> " in line]
+    assert len(mains) == 5
+    run_info = json.loads((out / "run.json").read_text())
+    assert run_info["design"]["resolution"] == "V" and run_info["axes"]["dropout"]["reference"] == 0.1
+
+
+def test_a_plugin_family_trains_by_name_in_a_grid(tmp_path):
+    out = tmp_path / "act"
+    result = run("--plugin", "examples.activation_family", "--axes", "act=gelu,relu2", "opt=sgd,adamw", *TINY,
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(records(out)) == ["layernorm-learned-default-adamw-act=relu2-seed1337",
+                                    "layernorm-learned-default-adamw-seed1337",
+                                    "layernorm-learned-default-sgd-act=relu2-seed1337",
+                                    "layernorm-learned-default-sgd-seed1337"]
+    assert all(r["status"] == "ok" for r in records(out).values())
+    markdown = (out / "results.md").read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("|") and "params" in line)
+    assert "| act " in header
+    assert "act: gelu -> relu2" in markdown and "opt=adamw x act=relu2" in markdown
+    # Without the plugin the family is unknown: one line, exit 2.
+    bad = run("--axes", "act=gelu,relu2", *TINY, "--out", str(tmp_path / "no-plugin"))
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown axis 'act'")
+
+
+def test_a_plugin_family_joins_the_registry_wide_tests_and_benchmarks():
+    """`pytest -p MODULE` loads a plugin before collection: its family's members are collected and pass."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "examples.activation_family", "-q",
+                             "-p", "no:cacheprovider", "tests/components/test_registry_wide.py",
+                             "benchmarks/test_variant_speed.py", "-k", "relu2"],
+                            capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    passed = int(summary.split(" passed")[0].split()[-1])
+    assert passed >= 2 + 4, summary  # two registry-wide tests, and the variants with act=relu2 per benchmark
