@@ -119,13 +119,17 @@ class Design:
 
     def alias_lines(self) -> list[str]:
         """Each main effect and two-factor interaction with its aliases of up to three factors."""
-        lines = []
+        lines, listed = [], set()
         effects = [frozenset(c) for c in self.letters] + [frozenset(pair) for pair in
                                                           itertools.combinations(self.letters, 2)]
         for effect in effects:
-            aliases = [f"{'-' if s < 0 else ''}{_word_text(w)}" for s, w in self.aliases(effect, 3)]
+            if effect in listed:  # already shown as an alias of an earlier effect (AB = CD, then not CD = AB)
+                continue
+            aliases = self.aliases(effect, 3)
+            listed.update(w for _, w in aliases)
             if aliases:
-                lines.append(f"{_word_text(effect)} = " + " = ".join(aliases))
+                lines.append(f"{_word_text(effect)} = " + " = ".join(f"{'-' if s < 0 else ''}{_word_text(w)}"
+                                                                      for s, w in aliases))
         return lines
 
 

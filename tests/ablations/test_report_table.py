@@ -38,3 +38,20 @@ def test_rows_are_sorted_by_loss_with_statuses_and_paired_deltas():
 ])
 def test_estimates_show_their_interval_to_two_significant_digits(estimate, text):
     assert _estimate(estimate) == text
+
+
+def test_the_committed_real_results_still_render(tmp_path):
+    """docs/results-cpu-3seeds predates hyperparameter axes and plugin families: it must render as it did."""
+    import shutil
+    from pathlib import Path
+
+    from ablations.report import write_report
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "results-cpu-3seeds"
+    copy = tmp_path / "docs"
+    shutil.copytree(docs, copy)
+    text = write_report(copy, plot=False)
+    committed = (docs / "results.md").read_text()
+    assert text.split("## Plots")[0] == committed.split("## Plots")[0]
+    assert "| baseline | layernorm | learned | default | sgd   | 660,992  | 2.4023 ± 0.0221 (n=3) |" in text
+    assert (copy / "results.csv").read_text() == (docs / "results.csv").read_text()
