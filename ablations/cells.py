@@ -17,7 +17,6 @@ import torch
 
 from mainrun.cli import load_plugins
 from mainrun.components import FAMILIES
-from mainrun.components.optimizers import resolved_hyperparameters
 from mainrun.config import TrainConfig, Variant
 from mainrun.hyperparameters import AXIS_HYPERPARAMETERS, flag_name, format_value
 from mainrun.train import RunResult, train
@@ -67,7 +66,7 @@ def hyperparameters(cfg: TrainConfig) -> dict[str, Any]:
     """Every sweepable hyperparameter of a cell, named as TrainConfig names it, with the optimizer
     recipe's defaults resolved: `lr` is the peak lr the cell used, never None."""
     values = {name: getattr(cfg, name) for name in AXIS_HYPERPARAMETERS}
-    values.update(resolved_hyperparameters(cfg.variant.opt, cfg.lr, cfg.weight_decay))
+    values.update(cfg.optimizer_hyperparameters(), lr_scaling=cfg.lr_scaling)
     return values
 
 
@@ -75,7 +74,9 @@ def result_record(cell: Cell, result: RunResult) -> dict[str, Any]:
     record = base_record(cell, result.status)
     record.update(
         val_loss=result.val_loss, best_val_loss=result.best_val_loss, val_loss_per_token=result.val_loss_per_token,
-        val_coverage=result.val_coverage, params=result.params, steps=result.steps, max_steps=result.max_steps,
+        val_coverage=result.val_coverage, val_loss_full=result.val_loss_full, val_bpb=result.val_bpb,
+        tokenizer_roundtrip=result.tokenizer_roundtrip, tokenizer_lossless=result.tokenizer_roundtrip != "lossy",
+        params=result.params, steps=result.steps, max_steps=result.max_steps,
         tokens_per_s=result.tokens_per_s, wall_s=result.wall_s, data=result.data, fingerprint=result.fingerprint,
         device=result.device, flops_per_token=result.flops_per_token, lr=result.lr, weight_decay=result.weight_decay,
     )
@@ -94,6 +95,7 @@ def base_record(cell: Cell, status: str) -> dict[str, Any]:
         **cell.variant.as_dict(), "variant": str(cell.variant), "point": str(cell.point), "seed": cell.seed,
         **hyperparameters(cfg), "status": status,
         "val_loss": None, "best_val_loss": None, "val_loss_per_token": None, "val_coverage": None,
+        "val_loss_full": None, "val_bpb": None, "tokenizer_roundtrip": None, "tokenizer_lossless": None,
         "params": None, "steps": None, "max_steps": cfg.max_steps, "tokens_per_s": None, "wall_s": None,
         "data": cell.source, "fingerprint": cell.fingerprint, "scale": cfg.scale, "device": None,
         "flops_per_token": None, "threads": None, "error": None,

@@ -11,7 +11,7 @@ import importlib
 import sys
 from typing import Any, Callable
 
-from .config import ATTENTIONS, PRECISIONS, TrainConfig
+from .config import ATTENTIONS, LR_SCALINGS, PRECISIONS, TrainConfig
 from .errors import ConfigError, MainrunError
 from .hyperparameters import HYPERPARAMETERS
 
@@ -42,6 +42,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -
     parser.add_argument("--attention", choices=ATTENTIONS, help="sdpa (default, fused) or reference (bit-exact dropout stream)")
     parser.add_argument("--precision", choices=PRECISIONS, help="fp32 (default), tf32, bf16 (autocast); CUDA only beyond fp32")
     parser.add_argument("--cache-dir", help="tokenizer/ids cache (default $MAINRUN_CACHE or ~/.cache/mainrun)")
+    parser.add_argument("--lr-scaling", choices=LR_SCALINGS,
+                        help="scale the recipe's peak lr with batch-size / the preset's: none (default), linear, sqrt")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE first, so the components it registers can be named (repeatable)")
     hp = parser.add_argument_group("hyperparameters (override the scale preset)")

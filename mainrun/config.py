@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .components import FAMILIES
+from .components.optimizers import resolved_hyperparameters
 from .errors import ConfigError
 
 # Bytes the ByteLevel pre-tokenizer can emit, plus <pad>, <eos>, <unk>.
@@ -128,8 +129,10 @@ class TrainConfig:
     variant: Variant = field(default_factory=Variant)
     # Optimisation; None means "the optimizer recipe's default"
     batch_size: int = 64
+    grad_accum: int = 1  # micro-batches per optimizer step; the step is the same, activations 1/K
     lr: float | None = None
     weight_decay: float | None = None
+    lr_scaling: str = "none"  # none | linear | sqrt: the peak lr scaled with batch_size / the preset's
     epochs: int = 7
     max_steps: int | None = None
     evals_per_epoch: int = 3
@@ -186,6 +189,23 @@ class TrainConfig:
             raise ConfigError(f"unknown precision '{self.precision}'; valid: {', '.join(PRECISIONS)}")
         if self.threads is not None and self.threads <= 0:
             raise ConfigError(f"--threads must be positive, got {self.threads}")
+        if self.grad_accum <= 0 or self.batch_size % self.grad_accum:
+            raise ConfigError(f"--grad-accum {self.grad_accum} must be positive and divide --batch-size {self.batch_size}")
+        if self.lr_scaling not in LR_SCALINGS:
+            raise ConfigError(f"unknown lr scaling '{self.lr_scaling}'; valid: {', '.join(LR_SCALINGS)}")
+
+    @property
+    def preset_batch_size(self) -> int:
+        return SCALES.get(self.scale, {}).get("batch_size", TrainConfig.batch_size)
+
+    def optimizer_hyperparameters(self) -> dict[str, float]:
+        """The peak lr and weight decay the run uses: the overrides, else the recipe's defaults, with
+        the lr scaled by `lr_scaling` when the batch differs from the preset's (the recipes' values
+        were set at the preset batch)."""
+        values = resolved_hyperparameters(self.variant.opt, self.lr, self.weight_decay)
+        ratio = self.batch_size / self.preset_batch_size
+        values["lr"] *= {"none": 1.0, "linear": ratio, "sqrt": ratio ** 0.5}[self.lr_scaling]
+        return values
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -200,6 +220,9 @@ class TrainConfig:
 ATTENTIONS = ("sdpa", "reference")
 # fp32 is the default for parity; tf32 lets CUDA matmuls use TF32; bf16 adds autocast on top.
 PRECISIONS = ("fp32", "tf32", "bf16")
+# How the peak lr follows the batch size: linear (Goyal et al. 2017, the plan's rule), or the square
+# root (the usual rule for Adam-type optimizers; Malladi et al. 2022).
+LR_SCALINGS = ("none", "linear", "sqrt")
 
 # Named presets. Every field not named keeps the reference value above.
 SCALES: dict[str, dict[str, Any]] = {

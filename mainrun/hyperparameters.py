@@ -10,7 +10,7 @@ from .errors import ConfigError
 # TrainConfig field -> type. The scale preset supplies every value that is not given.
 HYPERPARAMETERS: dict[str, type] = {
     "num_titles": int, "val_frac": float, "vocab_size": int, "block_size": int, "batch_size": int,
-    "n_layer": int, "n_head": int, "d_model": int, "dropout": float, "lr": float,
+    "grad_accum": int, "n_layer": int, "n_head": int, "d_model": int, "dropout": float, "lr": float,
     "weight_decay": float, "epochs": int, "max_steps": int, "evals_per_epoch": int, "seed": int,
     "threads": int,
 }

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from . import data
 from .cli import OneLineArgumentParser, add_train_arguments, load_plugins, run_cli, train_overrides
-from .components.optimizers import build_optimizer, resolved_hyperparameters
+from .components.optimizers import build_optimizer
 from .config import TrainConfig, Variant
 from .errors import ConfigError, DataError
 from .jsonlog import JsonlLogger
@@ -32,6 +32,8 @@ class RunResult:
     best_val_loss: float
     val_loss_per_token: float
     val_coverage: float  # share of val tokens the metric scores
+    val_loss_full: float  # every val token scored once, independent of the batch: see evaluate_full
+    val_bpb: float  # bits per UTF-8 byte of the val text
     params: int
     steps: int
     max_steps: int
@@ -42,6 +44,7 @@ class RunResult:
     curve: list[tuple[int, float]] = field(default_factory=list)  # (step, val_loss)
     flops_per_token: float = 0.0  # forward + backward, for MFU
     device: str = "cpu"
+    tokenizer_roundtrip: str = ""  # see CorpusInfo.tokenizer_roundtrip
     lr: float = float("nan")  # the peak lr the run used: the override, else its recipe's default
     weight_decay: float = float("nan")
 
@@ -69,16 +72,39 @@ def eval_windows(ids: torch.Tensor, block_size: int, batch_size: int) -> Iterato
         yield chunk[:-1].view(batch_size, block_size), chunk[1:].view(batch_size, block_size)
 
 
+# Rows per forward pass of the full-coverage metric: fixed, so that the metric never depends on the
+# training batch (rows are independent: the row count only changes how many run at once).
+FULL_EVAL_ROWS = 64
+
+
+def full_windows(ids: torch.Tensor, block_size: int, rows: int = FULL_EVAL_ROWS
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Every token but the first (which has no context) as a target exactly once: rows of block_size
+    tokens at 0, T, 2T, ... with their next-token targets, `rows` at a time, then the shorter tail."""
+    targets = len(ids) - 1
+    whole = targets // block_size
+    x = ids[: whole * block_size].view(whole, block_size)
+    y = ids[1 : whole * block_size + 1].view(whole, block_size)
+    for start in range(0, whole, rows):
+        yield x[start : start + rows], y[start : start + rows]
+    if targets > whole * block_size:
+        yield ids[whole * block_size : targets].view(1, -1), ids[whole * block_size + 1 :].view(1, -1)
+
+
 @dataclass
 class Evaluation:
     loss: float  # summed token cross-entropy / characters of val text: the reference metric
     loss_per_token: float
     coverage: float
+    loss_full: float = float("nan")  # every val token once, summed / characters: the reference's units
+    bpb: float = float("nan")  # the same sum in bits, per UTF-8 byte of the val text
 
 
 @torch.no_grad()
 def evaluate(model: GPT, val_ids: torch.Tensor, val_chars: int, block_size: int, batch_size: int,
-             autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> Evaluation:
+             autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+             val_bytes: int | None = None) -> Evaluation:
+    """The reference metric; with `val_bytes`, also the full-coverage metric and bits per byte."""
     was_training = model.training
     model.eval()
     total, tokens = 0.0, 0
@@ -86,8 +112,23 @@ def evaluate(model: GPT, val_ids: torch.Tensor, val_chars: int, block_size: int,
         with autocast():
             total += model.loss_sum(x, y)
         tokens += y.numel()
+    ev = Evaluation(loss=total / val_chars, loss_per_token=total / max(tokens, 1), coverage=tokens / len(val_ids))
+    if val_bytes is not None:
+        full = evaluate_full_sum(model, val_ids, block_size, autocast)
+        ev.loss_full, ev.bpb = full / val_chars, full / math.log(2) / val_bytes
     model.train(was_training)
-    return Evaluation(loss=total / val_chars, loss_per_token=total / max(tokens, 1), coverage=tokens / len(val_ids))
+    return ev
+
+
+@torch.no_grad()
+def evaluate_full_sum(model: GPT, val_ids: torch.Tensor, block_size: int,
+                      autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> float:
+    """Summed cross-entropy (nats) of every val token after the first, in `full_windows`."""
+    total = 0.0
+    for x, y in full_windows(val_ids, block_size):
+        with autocast():
+            total += model.loss_sum(x, y)
+    return total
 
 
 def resolve_device(name: str) -> torch.device:
@@ -110,16 +151,31 @@ def autocast_for(precision: str, device: torch.device) -> Callable[[], contextli
 
 
 def train_step(model: GPT, opt: torch.optim.Optimizer, scheduler: Any, x: torch.Tensor, y: torch.Tensor,
-               autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> float:
-    """One reference step: forward, zero_grad, backward, clip to 1.0, optimizer and scheduler step."""
-    with autocast():
-        loss = model.loss(x, y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
+               autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+               grad_accum: int = 1) -> float:
+    """One reference step: forward, zero_grad, backward, clip to 1.0, optimizer and scheduler step.
+
+    With grad_accum K, the batch's rows go through in K micro-batches whose mean losses are each
+    divided by K, so the accumulated gradient is the full batch's mean-loss gradient: the same step
+    with 1/K of the activations. Returns the batch's mean loss."""
+    if grad_accum == 1:
+        with autocast():
+            loss = model.loss(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        value = loss.item()  # the reference logs every step; this also syncs the device
+    else:
+        opt.zero_grad(set_to_none=True)
+        value = 0.0
+        for x_micro, y_micro in zip(x.chunk(grad_accum), y.chunk(grad_accum)):
+            with autocast():
+                loss = model.loss(x_micro, y_micro) / grad_accum
+            loss.backward()
+            value += loss.item()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     scheduler.step()
-    return loss.item()  # the reference logs every step; this also syncs the device
+    return value
 
 
 def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | None = None,
@@ -174,8 +230,9 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         flops_per_token = model_flops_per_token(params, cfg.n_layer, cfg.block_size, cfg.d_model)
         log.log("model_info", parameters_count=params, variant=str(cfg.variant), flops_per_token=flops_per_token)
 
-        recipe = resolved_hyperparameters(cfg.variant.opt, cfg.lr, cfg.weight_decay)
-        log.log("optimizer_info", recipe=cfg.variant.opt, **recipe)
+        recipe = cfg.optimizer_hyperparameters()
+        log.log("optimizer_info", recipe=cfg.variant.opt, lr_scaling=cfg.lr_scaling, grad_accum=cfg.grad_accum,
+                **recipe)
         opt, scheduler = build_optimizer(cfg.variant.opt, model, max_steps, **recipe)
         # Kept on the device once: each step then slices a view instead of copying a batch over.
         train_ids, val_ids = corpus.train_ids.to(device), corpus.val_ids.to(device)
@@ -183,14 +240,16 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         autocast = autocast_for(cfg.precision, device)
 
         def validate(step: int) -> Evaluation:
-            ev = evaluate(model, val_ids, info.val_chars, cfg.block_size, cfg.batch_size, autocast)
+            ev = evaluate(model, val_ids, info.val_chars, cfg.block_size, cfg.batch_size, autocast, info.val_bytes)
             curve.append((step, ev.loss))
             log.log("validation_step", step=step, max_steps=max_steps, loss=ev.loss, elapsed_time=time.time() - t0,
-                    loss_per_token=ev.loss_per_token, coverage=ev.coverage)
+                    loss_per_token=ev.loss_per_token, coverage=ev.coverage, loss_full=ev.loss_full, bpb=ev.bpb,
+                    tokenizer_roundtrip=info.tokenizer_roundtrip)
             if on_validation is not None:
                 on_validation(step, ev.loss)
             if progress:
-                bar.write(f"[{step:>6}/{max_steps}] validation loss {ev.loss:.6f} (per token {ev.loss_per_token:.4f})")
+                bar.write(f"[{step:>6}/{max_steps}] validation loss {ev.loss:.6f} (full coverage {ev.loss_full:.6f}, "
+                          f"{ev.bpb:.4f} bits/byte)")
             return ev
 
         curve: list[tuple[int, float]] = []
@@ -205,10 +264,11 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
             step += 1
             t_step = time.perf_counter()
             x, y, ptr = get_batch(train_ids, ptr, cfg.block_size, cfg.batch_size)
-            loss_value = train_step(model, opt, scheduler, x, y, autocast)
+            lr = opt.param_groups[0]["lr"]  # the lr this step uses (the scheduler moves it after the step)
+            loss_value = train_step(model, opt, scheduler, x, y, autocast, cfg.grad_accum)
             train_time += time.perf_counter() - t_step
             log.log("training_step", step=step, max_steps=max_steps, loss=loss_value, elapsed_time=time.time() - t0,
-                    lr=opt.param_groups[0]["lr"])
+                    lr=lr)
             bar.update(1)
             if step % 10 == 0 or step == max_steps:
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
@@ -226,12 +286,14 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         finite = [loss for _, loss in curve if math.isfinite(loss)]
         result = RunResult(
             status=status, val_loss=last.loss, best_val_loss=min(finite) if finite else float("nan"),
-            val_loss_per_token=last.loss_per_token, val_coverage=last.coverage, params=params, steps=step,
+            val_loss_per_token=last.loss_per_token, val_coverage=last.coverage, val_loss_full=last.loss_full,
+            val_bpb=last.bpb, params=params, steps=step,
             max_steps=max_steps, tokens_per_s=step * tokens_per_step / train_time if train_time else 0.0,
             wall_s=wall, data=info.source, fingerprint=info.fingerprint, curve=curve,
-            flops_per_token=flops_per_token, device=str(device), **recipe,
+            flops_per_token=flops_per_token, device=str(device), tokenizer_roundtrip=info.tokenizer_roundtrip, **recipe,
         )
-        log.log("run_finished", status=status, val_loss=result.val_loss, best_val_loss=result.best_val_loss,
+        log.log("run_finished", status=status, val_loss=result.val_loss, val_loss_full=result.val_loss_full,
+                val_bpb=result.val_bpb, tokenizer_roundtrip=info.tokenizer_roundtrip, best_val_loss=result.best_val_loss,
                 steps=step, max_steps=max_steps, tokens_per_s=result.tokens_per_s, wall_s=wall)
         return result
 
@@ -251,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = build_config(args)
     result = train(cfg)
     print(f"{cfg.variant}  status={result.status}  val_loss={result.val_loss:.6f}  "
+          f"val_loss_full={result.val_loss_full:.6f}  bpb={result.val_bpb:.4f}  "
           f"per_token={result.val_loss_per_token:.4f}  params={result.params:,}  "
           f"{result.tokens_per_s:,.0f} tok/s  {result.wall_s:.1f}s  log={cfg.log_file}")
     return 0 if result.status == "ok" else 1

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from mainrun.cli import run_cli
+from mainrun.components.optimizers import lr_curve
 from mainrun.jsonlog import read_jsonl
 from mainrun.train import main
 
@@ -54,6 +55,8 @@ BAD_INPUT = {
     "val shorter than one window": (["--batch-size", "200"], "fewer than one evaluation window"),
     "heads do not divide width": (["--n-head", "3"], "not divisible by --n-head 3"),
     "non-positive size": (["--block-size", "0"], "--block-size must be positive"),
+    "accumulation not dividing the batch": (["--grad-accum", "3"], "--grad-accum 3 must be positive and divide --batch-size 8"),
+    "unknown lr scaling": (["--lr-scaling", "cubic"], "invalid choice: 'cubic'"),
 }
 
 
@@ -102,7 +105,8 @@ def test_max_steps_caps_training_and_schedule(tmp_path, capsys):
     code, _ = run(TINY + ["--max-steps", "7", "--log-file", str(log_file)], capsys)
     assert code == 0
     steps = [e for e in read_jsonl(log_file) if e["event"] == "training_step"]
-    assert len(steps) == 7 and steps[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+    # Each step logs the lr it used; the last is the schedule's last value (the cosine's final step).
+    assert len(steps) == 7 and [e["lr"] for e in steps] == pytest.approx(lr_curve("sgd", 7), rel=1e-12)
 
 
 def test_absurd_lr_is_reported_as_diverged(tmp_path, capsys):

@@ -22,10 +22,10 @@ import torch
 
 from ..errors import DataError
 from . import sources
-from .tokenizer import join_titles, train_tokenizer
+from .tokenizer import join_titles, roundtrip, train_tokenizer
 
 # Bump when anything that changes the ids changes (tokenizer settings, text assembly, split).
-CORPUS_FORMAT = 1
+CORPUS_FORMAT = 2  # 2: val_bytes and the tokenizer round trip in the info
 
 
 @dataclass
@@ -38,6 +38,15 @@ class CorpusInfo:
     val_chars: int  # len(val_text): the reference metric's denominator
     train_tokens: int
     val_tokens: int
+    val_bytes: int  # UTF-8 bytes of the val text: the denominator of bits per byte
+    # decode(encode(val text)) against the text: "exact"; "prefix-space" (ByteLevel's add_prefix_space
+    # puts one space before each title, which the decoder keeps: nothing is lost, and the reference
+    # tokenizer does this); or "lossy" (the model is spared predicting part of the text).
+    tokenizer_roundtrip: str
+
+    @property
+    def tokenizer_lossless(self) -> bool:
+        return self.tokenizer_roundtrip != "lossy"
 
 
 @dataclass
@@ -107,6 +116,8 @@ def _build(source: sources.Source, key: dict, entry: Path, num_titles: int, val_
         val_chars=len(val_text),
         train_tokens=len(train_ids),
         val_tokens=len(val_ids),
+        val_bytes=len(val_text.encode("utf-8")),
+        tokenizer_roundtrip=roundtrip(tokenizer, val),
     )
     # Written into a sibling folder and renamed: a crash mid-write leaves no half entry behind.
     tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}-"))

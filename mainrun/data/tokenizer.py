@@ -19,3 +19,15 @@ def train_tokenizer(titles: list[str], vocab_size: int) -> Tokenizer:
 def join_titles(titles: list[str]) -> str:
     """The reference text of a split: titles joined and terminated by <eos>."""
     return EOS.join(titles) + EOS
+
+
+def roundtrip(tokenizer: Tokenizer, titles: list[str]) -> str:
+    """How decode(encode(text)) compares with the text of these titles: "exact", "prefix-space"
+    (exact but for the one space ByteLevel adds before each title), or "lossy"."""
+    text = join_titles(titles)
+    decoded = tokenizer.decode(tokenizer.encode(text).ids, skip_special_tokens=False)
+    if decoded == text:
+        return "exact"
+    if decoded == join_titles([" " + t if t else t for t in titles]):
+        return "prefix-space"
+    return "lossy"

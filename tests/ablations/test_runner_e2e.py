@@ -191,8 +191,9 @@ def test_a_folder_of_another_configuration_is_refused(full_run, capsys):
 
 def test_ctrl_c_stops_at_once_and_keeps_finished_cells(tmp_path):
     out = tmp_path / "out"
-    runner = subprocess.Popen(command("--axes", "init=default,kaiming", "opt=sgd,adamw", *TINY, "--out", str(out),
-                                      "--no-plot"),
+    # 16 cells: enough that the signal lands mid-grid even when this process is descheduled for a
+    # second or two on a loaded machine (with 4 tiny cells the grid sometimes finished first).
+    runner = subprocess.Popen(command("--grid", "full", *TINY, "--out", str(out), "--no-plot"),
                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not records(out):
@@ -202,7 +203,7 @@ def test_ctrl_c_stops_at_once_and_keeps_finished_cells(tmp_path):
     _, stderr = runner.communicate(timeout=30)
     assert runner.returncode == 130
     assert "interrupted: finished cells are kept" in stderr
-    assert 1 <= len(records(out)) < 4
+    assert 1 <= len(records(out)) < 16
     assert not (out / "results.md").exists()
 
 

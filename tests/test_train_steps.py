@@ -1,0 +1,79 @@
+"""Training steps (mainrun/train.py): gradient accumulation is the same step, the schedule spans the
+optimizer steps taken, and --lr-scaling scales the peak lr the record states."""
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mainrun.components.optimizers import build_optimizer, lr_curve
+from mainrun.config import TrainConfig, Variant
+from mainrun.jsonlog import read_jsonl
+from mainrun.model import GPT, ModelConfig
+from mainrun.train import train, train_step
+
+VOCAB, BLOCK, BATCH = 97, 16, 8
+
+
+def run_steps(grad_accum: int, variant: Variant, steps: int, seed: int):
+    torch.manual_seed(seed)
+    model = GPT(ModelConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=2, n_head=2, d_model=32, dropout=0.0,
+                            variant=variant))
+    opt, scheduler = build_optimizer(variant.opt, model, 50)
+    stream = torch.randint(VOCAB, (steps * BATCH * BLOCK + 1,), generator=torch.Generator().manual_seed(seed))
+    losses = []
+    for i in range(steps):
+        chunk = stream[i * BATCH * BLOCK : (i + 1) * BATCH * BLOCK + 1]
+        x, y = chunk[:-1].view(BATCH, BLOCK), chunk[1:].view(BATCH, BLOCK)
+        losses.append(train_step(model, opt, scheduler, x, y, grad_accum=grad_accum))
+    return losses, model
+
+
+@pytest.mark.usefixtures("single_torch_thread")
+@settings(max_examples=6)
+@given(opt=st.sampled_from(["sgd", "adamw"]), steps=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_accumulated_micro_batches_make_the_same_step(opt, steps, seed):
+    variant = Variant(opt=opt)
+    reference_losses, reference = run_steps(1, variant, steps, seed)
+    for k in (2, 4):
+        losses, model = run_steps(k, variant, steps, seed)
+        assert losses == pytest.approx(reference_losses, abs=1e-5)
+        for (name, a), b in zip(reference.named_parameters(), model.parameters()):
+            assert torch.allclose(a, b, atol=1e-5, rtol=0), f"K={k}: {name} differs"
+
+
+def tiny(**overrides) -> TrainConfig:
+    return TrainConfig.from_scale("tiny", data="embedded", **overrides)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adamw"])
+def test_the_schedule_spans_the_optimizer_steps_taken_with_accumulation_and_a_larger_batch(tmp_path, opt):
+    """A batch change changes the steps per epoch; the lr reaches the schedule's final value on the
+    last step, whatever the accumulation."""
+    log = tmp_path / "log.jsonl"
+    cfg = tiny(batch_size=16, grad_accum=4, variant=Variant(opt=opt), log_file=str(log))
+    result = train(cfg, progress=False)
+    events = read_jsonl(log)
+    info = next(e for e in events if e["event"] == "dataset_info")
+    steps = [e for e in events if e["event"] == "training_step"]
+    assert result.steps == result.max_steps == len(steps) == info["batches_per_epoch"]
+    assert info["batches_per_epoch"] == info["tokens_per_epoch"] // (16 * cfg.block_size)
+    assert [e["lr"] for e in steps] == pytest.approx(lr_curve(opt, result.max_steps), rel=1e-9)
+
+
+@pytest.mark.parametrize("scaling, factor", [("none", 1.0), ("linear", 4.0), ("sqrt", 2.0)])
+def test_lr_scaling_scales_the_recipe_peak_with_the_batch(scaling, factor):
+    cfg = tiny(batch_size=32, lr_scaling=scaling, variant=Variant(opt="adamw"))  # the tiny preset's batch is 8
+    assert cfg.preset_batch_size == 8
+    assert cfg.optimizer_hyperparameters() == {"lr": pytest.approx(3e-4 * factor), "weight_decay": 0.1}
+    explicit = dataclasses.replace(cfg, lr=1e-3)
+    assert explicit.optimizer_hyperparameters()["lr"] == pytest.approx(1e-3 * factor)
+
+
+def test_the_record_states_the_scaled_lr(tmp_path):
+    cfg = tiny(batch_size=16, lr_scaling="linear", max_steps=3, log_file=str(tmp_path / "log.jsonl"))
+    result = train(cfg, progress=False)
+    assert result.lr == pytest.approx(2 * 6e-3)
+    steps = [e for e in read_jsonl(tmp_path / "log.jsonl") if e["event"] == "training_step"]
+    assert steps[0]["lr"] == pytest.approx(2 * 6e-3)
