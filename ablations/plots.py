@@ -14,19 +14,19 @@ from mainrun.components.optimizers import lr_curve
 
 from .axes import Level, Point
 from .cells import cell_key
-from .effects import Effect, ordered
+from .effects import DEFAULT_MARGIN, Effect, ordered, verdict
 from .grid import swap_label
 from .store import ResultsDir
 
 
 def write_all(root: Path, run: dict[str, Any], points: list[Point], seeds: list[int],
               records: list[dict[str, Any]], effects: list[Effect],
-              references: dict[str, Level] | None = None) -> list[tuple[str, str]]:
+              references: dict[str, Level] | None = None, margin: float = DEFAULT_MARGIN) -> list[tuple[str, str]]:
     """Write the PNGs into root; return (file name, title) for each, for results.md to link."""
     written = [("curves.png", "Validation loss curves")]
     plot_curves(root, points, seeds, root / "curves.png", references or {})
     if effects:
-        plot_effects(ordered(effects), root / "effects.png")
+        plot_effects(ordered(effects), root / "effects.png", margin)
         written.append(("effects.png", "Effects with 95% intervals"))
     max_steps = next((r["max_steps"] for r in records if r["max_steps"]), None)
     if max_steps:
@@ -66,17 +66,18 @@ def plot_curves(root: Path, points: list[Point], seeds: list[int], path: Path, r
     plt.close(fig)
 
 
-def plot_effects(effects: list[Effect], path: Path) -> None:
+def plot_effects(effects: list[Effect], path: Path, margin: float = DEFAULT_MARGIN) -> None:
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(effects) + 1.5))
     names = [e.name for e in effects][::-1]
     values = [e.estimate.value for e in effects][::-1]
     half_widths = [e.estimate.half_width for e in effects][::-1]
-    colours = ["tab:grey" if e.estimate.within_noise is not False else "tab:blue" for e in effects][::-1]
+    colours = ["tab:blue" if verdict(e.estimate, margin) == "beyond noise" else "tab:grey" for e in effects][::-1]
     has_intervals = any(h is not None for h in half_widths)
     ax.barh(names, values, color=colours, capsize=3,
             xerr=[h or 0.0 for h in half_widths] if has_intervals else None)
     ax.axvline(0.0, color="black", linewidth=0.8)
-    ax.set_title("95% intervals; grey: within noise" if has_intervals else "one seed: no intervals", fontsize=9)
+    ax.set_title("95% intervals; blue: beyond noise (Holm), grey: within noise or negligible" if has_intervals
+                 else "one seed: no intervals", fontsize=9)
     ax.set_xlabel("effect on val loss (negative = lower loss)")
     ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()

@@ -28,11 +28,51 @@ from mainrun.hyperparameters import flag_name
 
 from .axes import Level, Point, level_text, same_level
 from .cells import cell_key
-from .effects import Cells, Effect, Estimate, delta_vs, factorial_effects, ordered
+from .effects import (DEFAULT_MARGIN, Cells, Effect, Estimate, delta_vs, factorial_effects, holm, ordered,
+                      seeds_to_resolve, verdict)
 from .grid import count
 from .store import ResultsDir, to_json, write_atomic
 
 STATUSES = ("ok", "diverged", "failed", "not run")
+# What a table can rank by: the record field and its column title.
+METRICS = {"val_loss": "val loss", "val_loss_full": "val loss (full coverage)", "val_bpb": "val bits/byte"}
+METRIC_CHOICES = ("auto", *METRICS)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    metric: str = "auto"  # auto: val_loss, or val_loss_full when the cells differ in coverage
+    margin: float = DEFAULT_MARGIN  # effects whose whole interval is inside +/- margin are negligible
+    target_effect: float | None = None  # say how many seeds would resolve an effect this size
+
+
+def choose_metric(records: list[dict[str, Any]], requested: str = "auto") -> tuple[str, str]:
+    """The metric a table ranks by, and the sentence its header says about the choice."""
+    if requested not in METRIC_CHOICES:
+        raise ConfigError(f"unknown metric '{requested}'; valid: {', '.join(METRIC_CHOICES)}")
+    ok = [r for r in records if r["status"] == "ok"]
+    # Within a seed every cell shares the split and tokenizer; coverage differs across cells of one
+    # seed only when the batch or block differs, and then val_loss is not comparable across them.
+    by_seed: dict[int, set[float]] = {}
+    for r in ok:
+        if r.get("val_coverage") is not None:
+            by_seed.setdefault(r["seed"], set()).add(round(r["val_coverage"], 9))
+    differ = any(len(c) > 1 for c in by_seed.values())
+    coverages = sorted(c for cs in by_seed.values() for c in cs)
+    has_full = bool(ok) and all(r.get("val_loss_full") is not None for r in ok)
+    if requested != "auto":
+        if ok and not all(r.get(requested) is not None for r in ok):
+            raise ConfigError(f"--metric {requested}: some cells of this folder have no {requested} "
+                              "(trained before it was recorded); use val_loss")
+        return requested, ""
+    if differ and has_full:
+        span = f"{100 * coverages[0]:.1f}% to {100 * coverages[-1]:.1f}%"
+        return "val_loss_full", (f"The cells differ in how much of the val text the reference metric scores ({span}), "
+                                 "so this table ranks by val_loss_full, which scores every val token once.")
+    if differ:
+        return "val_loss", ("The cells differ in coverage, and some predate val_loss_full: the val loss column is "
+                            "not comparable across them.")
+    return "val_loss", ""
 
 
 @dataclass
@@ -53,13 +93,16 @@ class Row:
     def variant(self) -> Variant:
         return self.point.variant
 
+    metric: str = "val_loss"
+
     def mean(self, key: str) -> float | None:
-        values = [r[key] for r in self.ok if r[key] is not None]
+        values = [r[key] for r in self.ok if r.get(key) is not None]
         return statistics.fmean(values) if values else None
 
     @property
     def loss_sd(self) -> float | None:
-        return statistics.stdev(r["val_loss"] for r in self.ok) if len(self.ok) >= 2 else None
+        values = [r[self.metric] for r in self.ok if r.get(self.metric) is not None]
+        return statistics.stdev(values) if len(values) >= 2 else None
 
     @property
     def params(self) -> int | None:
@@ -73,7 +116,7 @@ class Row:
 
     @property
     def sort_key(self) -> tuple:
-        loss = self.mean("val_loss")
+        loss = self.mean(self.metric)
         return (loss is None, loss if loss is not None else 0.0, str(self.point))
 
 
@@ -99,9 +142,9 @@ def record_point(record: dict[str, Any]) -> Point:
     return Point.parse(record.get("point") or record["variant"])
 
 
-def finished_losses(records: list[dict[str, Any]]) -> Cells:
-    return {(record_point(r), r["seed"]): r["val_loss"] for r in records
-            if r["status"] == "ok" and r["val_loss"] is not None and math.isfinite(r["val_loss"])}
+def finished_losses(records: list[dict[str, Any]], metric: str = "val_loss") -> Cells:
+    return {(record_point(r), r["seed"]): r[metric] for r in records
+            if r["status"] == "ok" and r.get(metric) is not None and math.isfinite(r[metric])}
 
 
 def reference_point(points: list[Point], references: dict[str, Level]) -> Point | None:
@@ -114,17 +157,17 @@ def reference_point(points: list[Point], references: dict[str, Level]) -> Point 
 
 
 def summarise(points: list[Point | Variant], seeds: list[int], records: list[dict[str, Any]],
-              references: dict[str, Level] | None = None) -> list[Row]:
+              references: dict[str, Level] | None = None, metric: str = "val_loss") -> list[Row]:
     points = [p if isinstance(p, Point) else Point(p) for p in points]
     by_point: dict[Point, list[dict[str, Any]]] = {p: [] for p in points}
     for record in records:
         by_point[record_point(record)].append(record)
-    losses = finished_losses(records)
+    losses = finished_losses(records, metric)
     reference = reference_point(points, references or {})
     rows = []
     for point in points:
         found = by_point[point]
-        row = Row(point, found, missing=len(seeds) - len(found), is_reference=point == reference)
+        row = Row(point, found, missing=len(seeds) - len(found), is_reference=point == reference, metric=metric)
         if reference is not None and point != reference:
             row.delta = delta_vs(losses, point, reference, seeds)
         rows.append(row)
@@ -174,11 +217,13 @@ def _status(counts: Counter) -> str:
 def variant_table(rows: list[Row]) -> str:
     families, hyper = family_columns(rows), hyperparameter_columns(rows)
     reference = reference_label(rows)
-    headers = ["", *families, *map(flag_name, hyper), "params", "val loss", f"Δ vs {reference}", "loss/token",
-               "coverage", "tokens/s", "wall s", "status"]
+    metric = rows[0].metric if rows else "val_loss"
+    extra = [] if metric == "val_loss" else ["val loss (reference)"]
+    headers = ["", *families, *map(flag_name, hyper), "params", METRICS[metric], f"Δ vs {reference}", *extra,
+               "loss/token", "coverage", "tokens/s", "wall s", "status"]
     body = []
     for row in rows:
-        loss = row.mean("val_loss")
+        loss = row.mean(metric)
         loss_text = ""
         if loss is not None:
             sd = f" ± {row.loss_sd:.4f}" if row.loss_sd is not None else ""
@@ -191,6 +236,7 @@ def variant_table(rows: list[Row]) -> str:
             _num(row.params, ","),
             loss_text,
             _estimate(row.delta),
+            *([_num(row.mean("val_loss"), ".4f")] if extra else []),
             _num(row.mean("val_loss_per_token"), ".4f"),
             _num(None if coverage is None else 100 * coverage, ".1f") + ("%" if coverage is not None else ""),
             _num(row.mean("tokens_per_s"), ",.0f"),
@@ -200,23 +246,44 @@ def variant_table(rows: list[Row]) -> str:
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def effects_table(effects: list[Effect]) -> str:
+def effects_table(effects: list[Effect], margin: float = DEFAULT_MARGIN) -> str:
     body = []
     for effect in effects:
         est = effect.estimate
-        if est.within_noise is None:
-            verdict = "n/a: one seed, no interval"
-        else:
-            verdict = "within noise" if est.within_noise else "beyond noise"
         d = _decimals(est)
         interval = "n/a" if est.half_width is None else f"± {est.half_width:.{d}f}"
-        body.append([effect.name, f"{est.value:+.{d}f}", interval, est.n_seeds, verdict])
-    return tabulate(body, headers=["effect", "estimate", "95% interval", "seeds", "verdict"],
+        p = "" if est.p_adjusted is None else f"{est.p_adjusted:.2g}"
+        body.append([effect.name, f"{est.value:+.{d}f}", interval, p, est.n_seeds, verdict(est, margin)])
+    return tabulate(body, headers=["effect", "estimate", "95% interval", "p (Holm)", "seeds", "verdict"],
                     tablefmt="github", disable_numparse=True)
 
 
+def with_holm(effects: list[Effect]) -> list[Effect]:
+    """The effects of one table with Holm-adjusted p-values: one family of tests per table."""
+    adjusted = holm([e.estimate for e in effects])
+    return [Effect(e.name, est, e.order) for e, est in zip(effects, adjusted)]
+
+
+def resolution_lines(effects: list[Effect], options: ReportOptions) -> list[str]:
+    """The smallest effect the table resolves, and (with --target-effect) the seeds another size needs."""
+    widths = [e.estimate.half_width for e in effects if e.estimate.half_width is not None]
+    sds = [e.estimate.sd for e in effects if e.estimate.sd is not None]
+    if not widths:
+        return ["With one seed there is no interval: no effect here can be told from noise (run --seeds 3 or more)."]
+    n = max(e.estimate.n_seeds for e in effects)
+    lines = [f"Smallest effect this table resolves: about ±{statistics.median(widths):.2g} (the median half-width of "
+             f"its 95% intervals, {n} seeds); anything smaller reads as noise here."]
+    if options.target_effect is not None and sds:
+        sd = statistics.median(sds)
+        needed = seeds_to_resolve(options.target_effect, sd)
+        lines.append(f"To resolve an effect of {options.target_effect:g} (95% half-width below it) would take "
+                     + (f"about {needed} seeds" if needed else "more than 1000 seeds")
+                     + f", from the median spread of the per-seed contrasts measured here ({sd:.2g}).")
+    return lines
+
+
 def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None, plots: list[tuple[str, str]],
-             plot_note: str) -> str:
+             plot_note: str, options: ReportOptions = ReportOptions(), metric_note: str = "") -> str:
     cells = len(run["variants"]) * len(run["seeds"])
     done = sum(len(row.records) for row in rows)
     seeds = run["seeds"]
@@ -235,6 +302,7 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
         "the metric scores. A seed sets the data split, the tokenizer, the initial weights and dropout, as in the "
         "reference.",
         "",
+        *([metric_note, ""] if metric_note else []),
         variant_table(rows),
         "",
     ]
@@ -246,14 +314,17 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
             "Main effect of a swap: mean loss of the cells with it minus the mean of the cells without it, over all "
             "levels of the other families. Interaction: half of (the effect of one swap with the other swap made) "
             "minus (the effect with it not made). 95% intervals are Student t intervals over per-seed estimates "
-            "(the estimator is described in ablations/effects.py); an effect whose interval contains 0 is within "
+            "(the estimator is described in ablations/effects.py). Verdicts: negligible when the whole interval lies "
+            f"inside ±{options.margin:g} (--margin, the rerun noise of this task); else beyond noise when the "
+            "p-value, adjusted by Holm's procedure over every effect in this table, is below 0.05; else within "
             "noise. Negative lowers the loss." + (
                 " In a fraction, effects that share a column of the design are one estimate, named after all of "
                 "them (a = b): the data cannot tell them apart." if run.get("design", {}).get("generators") else ""),
             "",
-            effects_table(ordered(effects)) if effects else "No effect can be estimated yet: "
+            effects_table(ordered(effects), options.margin) if effects else "No effect can be estimated yet: "
             "no seed has every cell finished ok.",
             "",
+            *(line for text in (resolution_lines(effects, options) if effects else []) for line in (text, "")),
         ]
     failures = [r for row in rows for r in row.records if r["status"] == "failed"]
     if failures:
@@ -332,20 +403,22 @@ def plotting_available(plot: bool | None) -> tuple[bool, str]:
     return True, ""
 
 
-def write_report(root: str | Path, plot: bool | None = None) -> str:
+def write_report(root: str | Path, plot: bool | None = None, options: ReportOptions = ReportOptions()) -> str:
     """Write results.md/.csv/.json (and plots) into the folder; return the markdown."""
     root = Path(root)
     run, points, seeds, records = load(root)
     references = references_of(run)
-    rows = summarise(points, seeds, records, references)
-    effects = factorial_effects(points, finished_losses(records), seeds, references)
+    metric, metric_note = choose_metric(records, options.metric)
+    rows = summarise(points, seeds, records, references, metric)
+    effects = factorial_effects(points, finished_losses(records, metric), seeds, references)
+    effects = with_holm(effects) if effects is not None else None
     make_plots, plot_note = plotting_available(plot)
     plots = []
     if make_plots:
         from . import plots as plotting
 
-        plots = plotting.write_all(root, run, points, seeds, records, effects or [], references)
-    text = markdown(run, rows, effects, plots, plot_note)
+        plots = plotting.write_all(root, run, points, seeds, records, effects or [], references, options.margin)
+    text = markdown(run, rows, effects, plots, plot_note, options, metric_note)
     write_atomic(root / "results.json", to_json(records))
     write_atomic(root / "results.csv", csv_text(rows))
     write_atomic(root / "results.md", text)
@@ -357,9 +430,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dir", help="a results folder written by python -m ablations.run")
     parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=None,
                         help="write PNG plots (default: when matplotlib is installed)")
+    add_report_arguments(parser)
     args = parser.parse_args(argv)
-    print(write_report(args.dir, args.plot), end="")
+    print(write_report(args.dir, args.plot, report_options(args)), end="")
     return 0
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("the report")
+    group.add_argument("--metric", default="auto", choices=METRIC_CHOICES,
+                       help="what tables and effects rank by: val_loss (the reference metric), val_loss_full (every "
+                            "val token once), val_bpb (bits per byte); auto (default): val_loss, or val_loss_full "
+                            "when the cells differ in coverage")
+    group.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                       help=f"effects whose whole 95%% interval lies inside +/- this are negligible "
+                            f"(default {DEFAULT_MARGIN}, the rerun noise of this task)")
+    group.add_argument("--target-effect", type=float, metavar="X",
+                       help="also say how many seeds would resolve an effect of size X")
+
+
+def report_options(args: argparse.Namespace) -> ReportOptions:
+    if args.margin < 0:
+        raise ConfigError(f"--margin must be >= 0, got {args.margin}")
+    if args.target_effect is not None and not args.target_effect > 0:
+        raise ConfigError(f"--target-effect must be positive, got {args.target_effect}")
+    return ReportOptions(args.metric, args.margin, args.target_effect)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from .axes import axis_label, check_no_flag_conflict
 from .backends import Local, Submitit
 from .cells import Cell, failed_record
 from .grid import DESIGNS, GRIDS, build_grid, count, parse_seeds
-from .report import write_report
+from .report import add_report_arguments, report_options, write_report
 from .store import ResultsDir
 
 BACKENDS = ("local", "submitit", "submitit-local")
@@ -79,6 +79,7 @@ def build_parser() -> OneLineArgumentParser:
                      help="GPUs per submitit job (default 1 if this machine has CUDA, else 0)")
     run.add_argument("--timeout-min", type=int, default=DEFAULT_TIMEOUT_MIN,
                      help=f"submitit job time limit in minutes (default {DEFAULT_TIMEOUT_MIN})")
+    add_report_arguments(parser)
     add_train_arguments(parser, seed=False)
     return parser
 
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         failed = run_cells(backend, todo, store)
         if failed is None:
             return 130
-        print(write_report(out, args.plot), end="", flush=True)
+        print(write_report(out, args.plot, report_options(args)), end="", flush=True)
     print(f"written: {out}/results.md, results.csv, results.json", flush=True)
     return 1 if failed else 0
 

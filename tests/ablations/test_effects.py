@@ -5,7 +5,8 @@ import math
 import pytest
 from torch import nn
 
-from ablations.effects import contrast, delta_vs, factor_levels, factorial_effects, t_critical_975
+from ablations.effects import (Estimate, contrast, delta_vs, factor_levels, factorial_effects, holm,
+                               seeds_to_resolve, t_critical_975, verdict)
 from ablations.grid import full_grid, product, single_grid
 from mainrun.components import NORMS
 from mainrun.config import Variant
@@ -118,3 +119,35 @@ def test_a_family_with_three_levels_gives_one_effect_per_swap(monkeypatch):
     assert effects["norm: layernorm -> rmsnorm"].value == pytest.approx(0.01)
     assert effects["opt: sgd -> adamw"].value == pytest.approx(0.4)
     assert effects["norm=scalenorm x opt=adamw"].value == pytest.approx(0.0, abs=1e-12)
+
+
+def test_holm_adjusts_step_down_and_keeps_order():
+    # p-values 0.01, 0.04, 0.03 over three tests: Holm gives 0.03, 0.06, 0.06 (monotone step-down).
+    def with_p(p):
+        # A t statistic whose two-sided p-value with 2 degrees of freedom is p.
+        from scipy import stats
+        t = stats.t.isf(p / 2, 2)
+        sd = 1.0
+        return Estimate(value=t * sd / math.sqrt(3), half_width=1.0, n_seeds=3, sd=sd)
+
+    adjusted = holm([with_p(0.01), with_p(0.04), with_p(0.03)])
+    assert [e.p_value for e in adjusted] == pytest.approx([0.01, 0.04, 0.03], rel=1e-6)
+    assert [e.p_adjusted for e in adjusted] == pytest.approx([0.03, 0.06, 0.06], rel=1e-6)
+    assert holm([Estimate(0.1, None, 1)])[0].p_adjusted is None
+
+
+@pytest.mark.parametrize("estimate, expected", [
+    (Estimate(-0.000100, 0.000085, 3, sd=3.4e-5, p_adjusted=0.03), "negligible (inside ±0.003)"),  # the docs case
+    (Estimate(-0.4254, 0.0213, 3, sd=0.0086, p_adjusted=0.001), "beyond noise"),
+    (Estimate(0.004, 0.0035, 3, sd=0.0014, p_adjusted=0.2), "within noise"),  # raw interval excludes 0; Holm does not
+    (Estimate(0.02, None, 1), "n/a: one seed, no interval"),
+])
+def test_verdicts_use_the_margin_then_holm(estimate, expected):
+    assert verdict(estimate, margin=0.003) == expected
+
+
+def test_seeds_to_resolve_inverts_the_interval_width():
+    sd = 0.01
+    n = seeds_to_resolve(0.01, sd)
+    assert t_critical_975(n - 1) * sd / math.sqrt(n) < 0.01 <= t_critical_975(n - 2) * sd / math.sqrt(n - 1)
+    assert seeds_to_resolve(1e-9, 1.0) is None

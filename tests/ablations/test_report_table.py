@@ -55,3 +55,24 @@ def test_the_committed_real_results_still_render(tmp_path):
     assert text.split("## Plots")[0] == committed.split("## Plots")[0]
     assert "| baseline | layernorm | learned | default | sgd   | 660,992  | 2.4023 ± 0.0221 (n=3) |" in text
     assert (copy / "results.csv").read_text() == (docs / "results.csv").read_text()
+
+
+def cov_record(point_variant, seed, coverage, loss, full):
+    r = record(point_variant, seed, loss=loss)
+    r.update(val_coverage=coverage, val_loss_full=full, val_bpb=full / 2)
+    return r
+
+
+def test_auto_metric_switches_to_full_coverage_when_cells_of_a_seed_differ():
+    from ablations.report import choose_metric
+
+    same = [cov_record(BASELINE, s, 0.93 + 0.01 * i, 2.0, 2.1) for i, s in enumerate(SEEDS)]  # differs by seed only
+    assert choose_metric(same) == ("val_loss", "")
+    mixed = same + [cov_record(ADAMW, 1337, 0.80, 1.8, 2.0)]
+    metric, note = choose_metric(mixed)
+    assert metric == "val_loss_full" and "80.0% to 94.0%" in note and "every val token once" in note
+    assert choose_metric(mixed, "val_bpb") == ("val_bpb", "")
+    old = [record(BASELINE, 1337, loss=2.0), {**record(ADAMW, 1337, loss=1.0), "val_coverage": 0.5}]
+    assert choose_metric(old)[0] == "val_loss"  # no val_loss_full to switch to: said in the note
+    with pytest.raises(Exception, match="no val_loss_full"):
+        choose_metric(old, "val_loss_full")
