@@ -5,6 +5,7 @@ already selected the non-interactive Agg backend.
 """
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,56 @@ def plot_lr_schedules(schedules: list[tuple[str, float | None]], max_steps: int,
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_sensitivity(path: Path, axis: str, series: dict[str, dict[Any, list[float]]], chosen: dict[str, Any],
+                     ylabel: str) -> None:
+    """The metric against a numeric hyperparameter: a line per variant through the means, error bars
+    of one sd over seeds, the chosen value ringed. Log x for learning rates and weight decays."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = plt.get_cmap("tab10")
+    for i, (label, by_value) in enumerate(series.items()):
+        values = sorted(v for v, losses in by_value.items() if losses)
+        if not values:
+            continue
+        means = [statistics.fmean(by_value[v]) for v in values]
+        sds = [statistics.stdev(by_value[v]) if len(by_value[v]) > 1 else 0.0 for v in values]
+        colour = colours(i % 10)
+        ax.errorbar(values, means, yerr=sds, marker="o", capsize=3, color=colour, label=label)
+        if label in chosen and chosen[label] in by_value and by_value[chosen[label]]:
+            ax.plot([chosen[label]], [statistics.fmean(by_value[chosen[label]])], marker="o", markersize=14,
+                    markerfacecolor="none", markeredgecolor=colour, markeredgewidth=2)
+    if axis in ("lr", "weight_decay") and all(v > 0 for by_value in series.values() for v in by_value):
+        ax.set_xscale("log")
+    ax.set_xlabel(axis.replace("_", "-"))
+    ax.set_ylabel(ylabel)
+    ax.set_title("mean ± sd over seeds; ringed: the chosen value", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def grid_sensitivity(root: Path, run: dict[str, Any], points: list[Point], seeds: list[int],
+                     references: dict[str, Level], metric: str, ylabel: str) -> list[tuple[str, str]]:
+    """A sensitivity plot for each numeric axis of a grid with two or more values: a line per
+    combination of the other axes, the best mean of each line ringed."""
+    store = ResultsDir(root)
+    written = []
+    for axis, spec in run.get("axes", {}).items():
+        levels = spec["levels"]
+        if len(levels) < 2 or any(isinstance(v, str) for v in levels):
+            continue
+        series: dict[str, dict[Any, list[float]]] = {}
+        for point in points:
+            rest = Point(point.variant, tuple((a, v) for a, v in point.settings if a != axis))
+            line = series.setdefault(swap_label(rest, references), {})
+            line[point.level(axis)] = [r[metric] for s in seeds if (r := store.read_record(cell_key(point, s)))
+                                       and r["status"] == "ok" and r.get(metric) is not None]
+        best = {label: min((v for v in line if line[v]), key=lambda v: statistics.fmean(line[v]))
+                for label, line in series.items() if any(line.values())}
+        name = f"sensitivity_{axis}.png"
+        plot_sensitivity(root / name, axis, series, best, ylabel)
+        written.append((name, f"Sensitivity: {ylabel} against {axis.replace('_', '-')}"))
+    return written

@@ -31,48 +31,15 @@ from .cells import cell_key
 from .effects import (DEFAULT_MARGIN, Cells, Effect, Estimate, delta_vs, factorial_effects, holm, ordered,
                       seeds_to_resolve, verdict)
 from .grid import count
+from .metrics import METRIC_CHOICES, METRICS, choose_metric
 from .store import ResultsDir, to_json, write_atomic
 
 STATUSES = ("ok", "diverged", "failed", "not run")
-# What a table can rank by: the record field and its column title.
-METRICS = {"val_loss": "val loss", "val_loss_full": "val loss (full coverage)", "val_bpb": "val bits/byte"}
-METRIC_CHOICES = ("auto", *METRICS)
-
-
 @dataclass(frozen=True)
 class ReportOptions:
     metric: str = "auto"  # auto: val_loss, or val_loss_full when the cells differ in coverage
     margin: float = DEFAULT_MARGIN  # effects whose whole interval is inside +/- margin are negligible
     target_effect: float | None = None  # say how many seeds would resolve an effect this size
-
-
-def choose_metric(records: list[dict[str, Any]], requested: str = "auto") -> tuple[str, str]:
-    """The metric a table ranks by, and the sentence its header says about the choice."""
-    if requested not in METRIC_CHOICES:
-        raise ConfigError(f"unknown metric '{requested}'; valid: {', '.join(METRIC_CHOICES)}")
-    ok = [r for r in records if r["status"] == "ok"]
-    # Within a seed every cell shares the split and tokenizer; coverage differs across cells of one
-    # seed only when the batch or block differs, and then val_loss is not comparable across them.
-    by_seed: dict[int, set[float]] = {}
-    for r in ok:
-        if r.get("val_coverage") is not None:
-            by_seed.setdefault(r["seed"], set()).add(round(r["val_coverage"], 9))
-    differ = any(len(c) > 1 for c in by_seed.values())
-    coverages = sorted(c for cs in by_seed.values() for c in cs)
-    has_full = bool(ok) and all(r.get("val_loss_full") is not None for r in ok)
-    if requested != "auto":
-        if ok and not all(r.get(requested) is not None for r in ok):
-            raise ConfigError(f"--metric {requested}: some cells of this folder have no {requested} "
-                              "(trained before it was recorded); use val_loss")
-        return requested, ""
-    if differ and has_full:
-        span = f"{100 * coverages[0]:.1f}% to {100 * coverages[-1]:.1f}%"
-        return "val_loss_full", (f"The cells differ in how much of the val text the reference metric scores ({span}), "
-                                 "so this table ranks by val_loss_full, which scores every val token once.")
-    if differ:
-        return "val_loss", ("The cells differ in coverage, and some predate val_loss_full: the val loss column is "
-                            "not comparable across them.")
-    return "val_loss", ""
 
 
 @dataclass
@@ -214,13 +181,14 @@ def _status(counts: Counter) -> str:
     return ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
 
 
-def variant_table(rows: list[Row]) -> str:
+def variant_table(rows: list[Row], notes: dict[Point, str] | None = None) -> str:
+    """The table of points; `notes` adds a last column (a tuned value's boundary alarm)."""
     families, hyper = family_columns(rows), hyperparameter_columns(rows)
     reference = reference_label(rows)
     metric = rows[0].metric if rows else "val_loss"
     extra = [] if metric == "val_loss" else ["val loss (reference)"]
     headers = ["", *families, *map(flag_name, hyper), "params", METRICS[metric], f"Δ vs {reference}", *extra,
-               "loss/token", "coverage", "tokens/s", "wall s", "status"]
+               "loss/token", "coverage", "tokens/s", "wall s", "status", *(["note"] if notes is not None else [])]
     body = []
     for row in rows:
         loss = row.mean(metric)
@@ -242,6 +210,7 @@ def variant_table(rows: list[Row]) -> str:
             _num(row.mean("tokens_per_s"), ",.0f"),
             _num(row.mean("wall_s"), ".1f"),
             _status(row.status_counts),
+            *([notes.get(row.point, "")] if notes is not None else []),
         ])
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
@@ -282,14 +251,11 @@ def resolution_lines(effects: list[Effect], options: ReportOptions) -> list[str]
     return lines
 
 
-def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None, plots: list[tuple[str, str]],
-             plot_note: str, options: ReportOptions = ReportOptions(), metric_note: str = "") -> str:
-    cells = len(run["variants"]) * len(run["seeds"])
-    done = sum(len(row.records) for row in rows)
-    seeds = run["seeds"]
-    out = [
+def header_lines(run: dict[str, Any], rows: list[Row], done: int, cells: int, seeds: list[int],
+                 title_extra: str = "") -> list[str]:
+    return [
         f"# Ablations: grid `{run['grid']}`, {count(len(run['variants']), 'variant')} x {count(len(seeds), 'seed')} "
-        f"({', '.join(map(str, seeds))})",
+        f"({', '.join(map(str, seeds))}){title_extra}",
         "",
         f"Command: `{run['command']}`",
         "",
@@ -302,30 +268,35 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
         "the metric scores. A seed sets the data split, the tokenizer, the initial weights and dropout, as in the "
         "reference.",
         "",
-        *([metric_note, ""] if metric_note else []),
-        variant_table(rows),
-        "",
     ]
-    out += design_section(run)
-    if effects is not None:
-        out += [
-            "## Effects",
-            "",
-            "Main effect of a swap: mean loss of the cells with it minus the mean of the cells without it, over all "
-            "levels of the other families. Interaction: half of (the effect of one swap with the other swap made) "
-            "minus (the effect with it not made). 95% intervals are Student t intervals over per-seed estimates "
-            "(the estimator is described in ablations/effects.py). Verdicts: negligible when the whole interval lies "
-            f"inside ±{options.margin:g} (--margin, the rerun noise of this task); else beyond noise when the "
-            "p-value, adjusted by Holm's procedure over every effect in this table, is below 0.05; else within "
-            "noise. Negative lowers the loss." + (
-                " In a fraction, effects that share a column of the design are one estimate, named after all of "
-                "them (a = b): the data cannot tell them apart." if run.get("design", {}).get("generators") else ""),
-            "",
-            effects_table(ordered(effects), options.margin) if effects else "No effect can be estimated yet: "
-            "no seed has every cell finished ok.",
-            "",
-            *(line for text in (resolution_lines(effects, options) if effects else []) for line in (text, "")),
-        ]
+
+
+def effects_section(effects: list[Effect] | None, run: dict[str, Any], options: ReportOptions,
+                    title: str = "Effects") -> list[str]:
+    if effects is None:
+        return []
+    return [
+        f"## {title}",
+        "",
+        "Main effect of a swap: mean loss of the cells with it minus the mean of the cells without it, over all "
+        "levels of the other families. Interaction: half of (the effect of one swap with the other swap made) "
+        "minus (the effect with it not made). 95% intervals are Student t intervals over per-seed estimates "
+        "(the estimator is described in ablations/effects.py). Verdicts: negligible when the whole interval lies "
+        f"inside ±{options.margin:g} (--margin, the rerun noise of this task); else beyond noise when the "
+        "p-value, adjusted by Holm's procedure over every effect in this table, is below 0.05; else within "
+        "noise. Negative lowers the loss." + (
+            " In a fraction, effects that share a column of the design are one estimate, named after all of "
+            "them (a = b): the data cannot tell them apart." if run.get("design", {}).get("generators") else ""),
+        "",
+        effects_table(ordered(effects), options.margin) if effects else "No effect can be estimated yet: "
+        "no seed has every cell finished ok.",
+        "",
+        *(line for text in (resolution_lines(effects, options) if effects else []) for line in (text, "")),
+    ]
+
+
+def failures_and_plots(rows: list[Row], plots: list[tuple[str, str]], plot_note: str) -> list[str]:
+    out = []
     failures = [r for row in rows for r in row.records if r["status"] == "failed"]
     if failures:
         out += ["## Failed cells", ""]
@@ -334,6 +305,17 @@ def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None,
         out.append("")
     out += ["## Plots", ""]
     out += [f"![{title}]({name})" for name, title in plots] or [plot_note]
+    return out
+
+
+def markdown(run: dict[str, Any], rows: list[Row], effects: list[Effect] | None, plots: list[tuple[str, str]],
+             plot_note: str, options: ReportOptions = ReportOptions(), metric_note: str = "") -> str:
+    done = sum(len(row.records) for row in rows)
+    out = header_lines(run, rows, done, len(run["variants"]) * len(run["seeds"]), run["seeds"])
+    out += [*([metric_note, ""] if metric_note else []), variant_table(rows), ""]
+    out += design_section(run)
+    out += effects_section(effects, run, options)
+    out += failures_and_plots(rows, plots, plot_note)
     return "\n".join(out) + "\n"
 
 
@@ -408,6 +390,10 @@ def write_report(root: str | Path, plot: bool | None = None, options: ReportOpti
     root = Path(root)
     run, points, seeds, records = load(root)
     references = references_of(run)
+    if "tune" in run:
+        from .tuned_report import write_tuned_report
+
+        return write_tuned_report(root, run, points, references, plot, options)
     metric, metric_note = choose_metric(records, options.metric)
     rows = summarise(points, seeds, records, references, metric)
     effects = factorial_effects(points, finished_losses(records, metric), seeds, references)
@@ -418,6 +404,7 @@ def write_report(root: str | Path, plot: bool | None = None, options: ReportOpti
         from . import plots as plotting
 
         plots = plotting.write_all(root, run, points, seeds, records, effects or [], references, options.margin)
+        plots += plotting.grid_sensitivity(root, run, points, seeds, references, metric, METRICS[metric])
     text = markdown(run, rows, effects, plots, plot_note, options, metric_note)
     write_atomic(root / "results.json", to_json(records))
     write_atomic(root / "results.csv", csv_text(rows))

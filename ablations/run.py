@@ -28,12 +28,13 @@ from mainrun.data import sources
 from mainrun.errors import ConfigError
 from mainrun.train import resolve_device
 
-from .axes import axis_label, check_no_flag_conflict
+from .axes import Point, axis_label, check_no_flag_conflict, level_text
 from .backends import Local, Submitit
 from .cells import Cell, failed_record
-from .grid import DESIGNS, GRIDS, build_grid, count, parse_seeds
+from .grid import DESIGNS, GRIDS, Grid, build_grid, count, parse_seeds, swap_label
 from .report import add_report_arguments, report_options, write_report
 from .store import ResultsDir
+from .tuning import Tune, parse_tune
 
 BACKENDS = ("local", "submitit", "submitit-local")
 
@@ -64,6 +65,11 @@ def build_parser() -> OneLineArgumentParser:
                       help="full (default): every combination; fractional: the smallest regular resolution IV "
                            "fraction of the two-level axes (e.g. 5 axes -> 16 cells, 7 -> 16)")
     grid.add_argument("--seeds", default="1", help="a count (3 = seeds 1337,1338,1339) or a list (1337,42); default 1")
+    grid.add_argument("--tune", metavar="AXIS=VALUES",
+                      help="tune a numeric hyperparameter per variant, e.g. --tune lr=1e-4,3e-4,1e-3: every variant "
+                           "at each value on the first --tune-seeds seeds, then at its own best on the other seeds")
+    grid.add_argument("--tune-seeds", type=int, default=1, metavar="N",
+                      help="how many of the seeds pick the tuned value (default 1); the rest measure")
     out = parser.add_argument_group("results")
     out.add_argument("--out", help="results folder (default runs/<grid>-<config hash>)")
     out.add_argument("--plot", action=argparse.BooleanOptionalAction, default=None,
@@ -154,78 +160,129 @@ def check_limits(args: argparse.Namespace) -> None:
         raise ConfigError(f"--timeout-min must be positive, got {args.timeout_min}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+@dataclass
+class Session:
+    """What every grid of one command shares: the parsed options, where cells run, the base config."""
+
+    args: argparse.Namespace
+    where: Placement
+    base: TrainConfig
+    source: sources.Source
+    command: str
+
+    def cells(self, points: list[Point], seeds: list[int]) -> list[Cell]:
+        cells = [Cell(point, dataclasses.replace(point.apply(self.base), seed=s), tuple(self.args.plugin),
+                      self.source.name, self.source.fingerprint)
+                 for point in points for s in seeds]
+        for cell in cells:
+            cell.config.validate()  # e.g. rope needs an even head dimension: fail now, not in every cell
+        return cells
+
+
+def start_session(args: argparse.Namespace, command: str) -> Session:
     check_limits(args)
     load_plugins(args.plugin)
-    seeds = parse_seeds(args.seeds)
     where = placement(args)
     # The reference scale takes hours per cell without a GPU; the cpu preset keeps its shape in minutes.
     scale = args.scale or ("mainrun" if where.cells_get_gpu else "cpu")
-    overrides = train_overrides(args)
-    base = TrainConfig.from_scale(scale, **overrides)
-    grid = build_grid(args.grid, args.axes, args.design, base)
-    check_no_flag_conflict(grid.axes, overrides)
+    base = TrainConfig.from_scale(scale, **train_overrides(args))
     source = sources.resolve(base.data)
     base.data = data_spec(source, base.data)
-    cells = [Cell(point, dataclasses.replace(point.apply(base), seed=s), tuple(args.plugin), source.name,
-                  source.fingerprint)
-             for point in grid.points for s in seeds]
-    for cell in cells:
-        cell.config.validate()  # e.g. rope needs an even head dimension: fail now, not in every cell
-    digest = config_hash(base, source.fingerprint, grid.hyperparameters)
+    return Session(args, where, base, source, command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    session = start_session(args, "python -m ablations.run " + shlex.join(sys.argv[1:] if argv is None else argv))
+    seeds = parse_seeds(args.seeds)
+    grid = build_grid(args.grid, args.axes, args.design, session.base)
+    check_no_flag_conflict(grid.axes, train_overrides(args))
+    tune = parse_tune(args.tune, args.tune_seeds, seeds, grid, train_overrides(args), args.metric)
+    excluded = [*grid.hyperparameters, *([tune.axis] if tune else [])]
+    digest = config_hash(session.base, session.source.fingerprint, excluded)
     # Different axes of one base config share the config hash (their cells can be reused by key);
     # their default folders differ by a hash of the grid.
     folder = grid.name if grid.name != "axes" else "axes-" + hashlib.sha256(
         json.dumps(grid.describe(), sort_keys=True).encode()).hexdigest()[:6]
     out = Path(args.out) if args.out else Path("runs") / f"{folder}-{digest}"
-    store = ResultsDir(out)
+    failed = run_grid(session, grid, seeds, out, digest, tune)
+    if failed is None:
+        return 130
+    print(f"written: {out}/results.md, results.csv, results.json", flush=True)
+    return 1 if failed else 0
 
+
+def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: str,
+             tune: Tune | None = None, report: bool = True) -> int | None:
+    """Train a grid's missing cells into `out` and write its report; how many cells failed, None on Ctrl-C.
+    With `tune`, first every point at each candidate on the tuning seeds, then each point at its
+    chosen value (and at the shared default) on the remaining seeds."""
+    args, where = session.args, session.where
+    store = ResultsDir(out)
+    first = session.cells(tune.tuning_points(grid.points) if tune else grid.points, tune.tune_seeds if tune else seeds)
     with store.locked():
         previous = store.read_run()
         if previous is not None and previous["config_hash"] != digest:
             raise ConfigError(f"{out} holds results of another configuration (config hash {previous['config_hash']}, "
                               f"this run {digest}); pass another --out")
-        todo = [cell for cell in cells if not store.is_done(cell.key)]
+        todo = [cell for cell in first if not store.is_done(cell.key)]
         where.size(args.workers, args.threads, len(todo))
-        todo = [dataclasses.replace(cell, config=dataclasses.replace(cell.config, threads=where.threads))
-                for cell in todo]
         store.write_run({
             "grid": grid.name, "variants": [str(p) for p in grid.points], **grid.describe(),
             "seeds": seeds, "plugins": args.plugin,
-            "cells": len(cells), "scale": scale, "data": source.name, "fingerprint": source.fingerprint,
+            "cells": len(first), "scale": session.base.scale, "data": session.source.name,
+            "fingerprint": session.source.fingerprint,
             "device": where.device, "backend": where.backend, "workers": where.workers, "threads": where.threads,
-            "config": {k: v for k, v in base.as_dict().items() if k not in ("variant", "seed")}, "config_hash": digest,
-            "command": "python -m ablations.run " + shlex.join(sys.argv[1:] if argv is None else argv),
-            "torch": torch.__version__,
+            "config": {k: v for k, v in session.base.as_dict().items() if k not in ("variant", "seed")},
+            "config_hash": digest, "command": session.command, "torch": torch.__version__,
+            **({"tune": tune.describe()} if tune else {}),
         })
         threads = count(where.threads, "thread") if where.threads else "default threads"
         shape = f"{count(len(grid.points), 'variant')} x {count(len(seeds), 'seed')}"
         if grid.design is not None:
             design = grid.describe()["design"]
             shape += f"; a {design['fraction']} fraction, resolution {design['resolution']}"
-        print(f"ablations: {count(len(cells), 'cell')} ({shape}), scale {scale}, data {source.name}, "
-              f"device {where.device}; {where.backend} backend, {count(where.workers, 'worker')} x {threads}; "
-              f"results in {out}", flush=True)
-        if len(todo) < len(cells):
-            print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished", flush=True)
-
-        # Building the corpus once per seed here reports data errors before any cell starts, and
-        # spares parallel workers from queueing on the cache lock to build the same tokenizer.
-        for seed in sorted({cell.seed for cell in todo}):
-            data.prepare(base.data, base.num_titles, base.val_frac, seed, base.vocab_size, base.cache_dir)
-
-        if where.cluster is None:
-            backend = Local(workers=where.workers, gpus=where.gpus, cell_bars=sys.stderr.isatty())
-        else:
-            backend = Submitit(cluster=where.cluster, max_in_flight=where.workers, timeout_min=args.timeout_min,
-                               gpus_per_job=where.gpus, partition=args.partition)
-        failed = run_cells(backend, todo, store)
+        if tune:
+            shape += (f"; {tune.axis_label} tuned over {len(tune.values)} values on "
+                      f"{count(len(tune.tune_seeds), 'seed')} first")
+        print(f"ablations: {count(len(first), 'cell')} ({shape}), scale {session.base.scale}, data "
+              f"{session.source.name}, device {where.device}; {where.backend} backend, "
+              f"{count(where.workers, 'worker')} x {threads}; results in {out}", flush=True)
+        failed = execute(session, first, store)
         if failed is None:
-            return 130
-        print(write_report(out, args.plot, report_options(args)), end="", flush=True)
-    print(f"written: {out}/results.md, results.csv, results.json", flush=True)
-    return 1 if failed else 0
+            return None
+        if tune:
+            chosen = tune.choose(store, grid.points)
+            second = session.cells(tune.evaluation_points(grid.points, chosen), tune.eval_seeds)
+            print(f"tuned {tune.axis_label}: " + "; ".join(f"{swap_label(p, grid.references)} -> "
+                                                          f"{level_text(v)}" for p, v in chosen.items()), flush=True)
+            more = execute(session, second, store)
+            if more is None:
+                return None
+            failed += more
+        if report:
+            print(write_report(out, args.plot, report_options(args)), end="", flush=True)
+    return failed
+
+
+def execute(session: Session, cells: list[Cell], store: ResultsDir) -> int | None:
+    """Train the cells of `cells` that are not finished yet."""
+    where = session.where
+    todo = [dataclasses.replace(cell, config=dataclasses.replace(cell.config, threads=where.threads))
+            for cell in cells if not store.is_done(cell.key)]
+    if len(todo) < len(cells):
+        print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished", flush=True)
+    # Building the corpus once per seed here reports data errors before any cell starts, and
+    # spares parallel workers from queueing on the cache lock to build the same tokenizer.
+    base = session.base
+    for seed in sorted({cell.seed for cell in todo}):
+        data.prepare(base.data, base.num_titles, base.val_frac, seed, base.vocab_size, base.cache_dir)
+    if where.cluster is None:
+        backend = Local(workers=where.workers, gpus=where.gpus, cell_bars=sys.stderr.isatty())
+    else:
+        backend = Submitit(cluster=where.cluster, max_in_flight=where.workers, timeout_min=session.args.timeout_min,
+                           gpus_per_job=where.gpus, partition=session.args.partition)
+    return run_cells(backend, todo, store)
 
 
 def run_cells(backend: Local | Submitit, cells: list[Cell], store: ResultsDir) -> int | None:

@@ -282,3 +282,26 @@ def test_a_plugin_family_joins_the_registry_wide_tests_and_benchmarks():
     summary = result.stdout.strip().splitlines()[-1]
     passed = int(summary.split(" passed")[0].split()[-1])
     assert passed >= 2 + 4, summary  # two registry-wide tests, and the variants with act=relu2 per benchmark
+
+
+def test_tune_picks_each_variants_lr_on_the_first_seed_and_measures_on_the_rest(tmp_path):
+    out = tmp_path / "tune"
+    args = ("--axes", "init=default,kaiming", "opt=adamw", "--tune", "lr=1e-3,1e-2", "--seeds", "3", *TINY,
+            "--out", str(out))
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    assert "tuned lr: " in result.stdout
+    keys = sorted(records(out))
+    tuning = [k for k in keys if k.endswith("seed1337")]
+    assert len(tuning) == 4 and all("lr=" in k for k in tuning)  # 2 variants x 2 values, first seed only
+    measured = [k for k in keys if not k.endswith("seed1337")]
+    assert len(measured) == 2 * 2 * 2  # (own lr + shared default) x 2 variants x seeds 1338, 1339
+    markdown = (out / "results.md").read_text()
+    for section in ("## Tuning: lr per variant, on seeds 1337", "## Each variant at its own lr",
+                    "## Effects at each variant's tuned lr", "## Effects at the shared default lr (0.0003)",
+                    "## Tuned against default"):
+        assert section in markdown
+    assert "extend it" in markdown or "| chosen" in markdown
+    assert (out / "sensitivity_lr.png").stat().st_size > 0
+    again = run(*args)
+    assert again.returncode == 0 and again.stdout.count("resuming:") == 2

@@ -1,0 +1,78 @@
+"""Per-variant tuning (ablations/tuning.py): the pick sees only the tuning seeds; boundary alarms."""
+import json
+import re
+
+import pytest
+
+from ablations.axes import Point
+from ablations.cells import cell_key
+from ablations.grid import build_grid
+from ablations.store import ResultsDir
+from ablations.tuning import Tune, boundary_alarm, parse_tune, winner, with_setting
+from mainrun.config import TrainConfig, Variant
+from mainrun.errors import ConfigError
+
+POINTS = [Point(Variant(opt="adamw")), Point(Variant(opt="adamw", init="kaiming"))]
+
+
+def write(store, point, seed, loss):
+    record = {"point": str(point), "variant": str(point.variant), "seed": seed, "status": "ok",
+              "val_loss": loss, "val_coverage": 0.9, "val_loss_full": loss}
+    store.write_cell(cell_key(point, seed), record, [])
+
+
+def test_the_pick_uses_only_the_tuning_seeds(tmp_path):
+    store = ResultsDir(tmp_path)
+    tune = Tune("lr", (1e-4, 1e-3), tune_seeds=(1,), eval_seeds=(2, 3))
+    for point in POINTS:
+        # On the tuning seed 1e-4 wins; on the evaluation seeds 1e-3 would win by far.
+        write(store, with_setting(point, "lr", 1e-4), 1, 2.0)
+        write(store, with_setting(point, "lr", 1e-3), 1, 2.1)
+        for seed in (2, 3):
+            write(store, with_setting(point, "lr", 1e-4), seed, 3.0)
+            write(store, with_setting(point, "lr", 1e-3), seed, 1.0)
+    assert tune.choose(store, POINTS) == {p: 1e-4 for p in POINTS}
+
+
+def test_a_point_without_a_finished_candidate_is_left_out(tmp_path):
+    store = ResultsDir(tmp_path)
+    tune = Tune("lr", (1e-4, 1e-3), tune_seeds=(1,), eval_seeds=(2,))
+    write(store, with_setting(POINTS[0], "lr", 1e-3), 1, 2.0)
+    assert tune.choose(store, POINTS) == {POINTS[0]: 1e-3}
+    assert tune.evaluation_points(POINTS, {POINTS[0]: 1e-3}) == [with_setting(POINTS[0], "lr", 1e-3), *POINTS]
+
+
+def test_winner_and_boundary_alarms():
+    assert winner({1e-4: 2.0, 3e-4: 1.9, 1e-3: 1.95}) == 3e-4
+    assert boundary_alarm("lr", [1e-4, 3e-4, 1e-3], 3e-4) is None
+    assert boundary_alarm("lr", [1e-4, 3e-4, 1e-3], 1e-3) == "lr: best at the top of its grid (0.001); extend it"
+    assert boundary_alarm("weight_decay", [0.05, 0.1], 0.05) == \
+        "weight-decay: best at the bottom of its grid (0.05); extend it"
+    assert boundary_alarm("norm", ["layernorm", "rmsnorm"], "rmsnorm") is None
+
+
+BAD_TUNES = {
+    "a family": ("opt=sgd,adamw", 1, "4", "--tune needs a numeric hyperparameter"),
+    "no seeds left to measure": ("lr=1e-4,1e-3", 1, "1", "needs more to measure: pass --seeds 4"),
+    "one value": ("lr=1e-3", 1, "4", "needs at least two values"),
+    "unknown axis": ("speed=1,2", 1, "4", "unknown axis 'speed'"),
+    "zero tuning seeds": ("lr=1e-4,1e-3", 0, "4", "--tune-seeds must be positive"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TUNES))
+def test_bad_tune_specs(case):
+    spec, tune_seeds, seeds, message = BAD_TUNES[case]
+    from ablations.grid import parse_seeds
+    grid = build_grid(None, ["opt=adamw"], base=TrainConfig.from_scale("tiny"))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_tune(spec, tune_seeds, parse_seeds(seeds), grid, {})
+
+
+def test_tune_conflicts_with_an_axis_or_a_flag():
+    grid = build_grid(None, ["lr=1e-3,1e-2"], base=TrainConfig.from_scale("tiny"))
+    with pytest.raises(ConfigError, match="both an axis of the grid and tuned"):
+        parse_tune("lr=1e-4,1e-3", 1, [1, 2], grid, {})
+    grid = build_grid(None, ["opt=adamw"], base=TrainConfig.from_scale("tiny"))
+    with pytest.raises(ConfigError, match="given both as --lr and as --tune"):
+        parse_tune("lr=1e-4,1e-3", 1, [1, 2], grid, {"lr": 1e-3})
