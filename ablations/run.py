@@ -70,8 +70,14 @@ def build_parser() -> OneLineArgumentParser:
                            "at each value on the first --tune-seeds seeds, then at its own best on the other seeds")
     grid.add_argument("--tune-seeds", type=int, default=1, metavar="N",
                       help="how many of the seeds pick the tuned value (default 1); the rest measure")
+    add_common_arguments(parser, "results folder (default runs/<grid>-<config hash>)")
+    return parser
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """Results, execution, report and training options: every command that trains grids takes them."""
     out = parser.add_argument_group("results")
-    out.add_argument("--out", help="results folder (default runs/<grid>-<config hash>)")
+    out.add_argument("--out", help=out_help)
     out.add_argument("--plot", action=argparse.BooleanOptionalAction, default=None,
                      help="write PNG plots (default: when matplotlib is installed)")
     run = parser.add_argument_group("execution")
@@ -87,7 +93,6 @@ def build_parser() -> OneLineArgumentParser:
                      help=f"submitit job time limit in minutes (default {DEFAULT_TIMEOUT_MIN})")
     add_report_arguments(parser)
     add_train_arguments(parser, seed=False)
-    return parser
 
 
 def data_spec(source: sources.Source, spec: str) -> str:
@@ -213,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: str,
-             tune: Tune | None = None, report: bool = True) -> int | None:
+             tune: Tune | None = None, echo: bool = True) -> int | None:
     """Train a grid's missing cells into `out` and write its report; how many cells failed, None on Ctrl-C.
     With `tune`, first every point at each candidate on the tuning seeds, then each point at its
     chosen value (and at the shared default) on the remaining seeds."""
@@ -260,8 +265,9 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
             if more is None:
                 return None
             failed += more
-        if report:
-            print(write_report(out, args.plot, report_options(args)), end="", flush=True)
+        text = write_report(out, args.plot, report_options(args))
+        if echo:
+            print(text, end="", flush=True)
     return failed
 
 
