@@ -124,7 +124,8 @@ def plot_sensitivity(path: Path, axis: str, series: dict[str, dict[Any, list[flo
     ax.set_ylabel(ylabel)
     ax.set_title("mean ± sd over seeds; ringed: the chosen value", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    if any(series):  # one unnamed line (a sweep stage) needs no legend
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
