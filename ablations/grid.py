@@ -10,14 +10,27 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from mainrun.components import FAMILIES
+from mainrun.components import BUILTIN_MEMBERS, FAMILIES
 from mainrun.config import TrainConfig, Variant
 from mainrun.errors import ConfigError
 
 from .axes import Level, Point, axis_label, level_text, parse_axes, reference_levels, same_level
 from .design import Design, fractional_design
 
-GRIDS = ("full", "single", "baseline")
+# Named studies: products over named levels, so that a grid keeps its meaning as registries grow.
+# `full` is the plan's question (four families, two members each: 16 cells); `modern` is the stack
+# behind the best public results (section 9 of the reference notes), seven two-level axes, trained
+# as a resolution IV fraction of 16 cells unless --design full. A member or family registered by a
+# plugin joins `full` (and `single`); `modern` stays as named, since its fraction needs two levels.
+STUDIES: dict[str, dict[str, list[str]]] = {
+    "full": {"norm": ["layernorm", "rmsnorm"], "pos": ["learned", "rope"], "init": ["default", "kaiming"],
+             "opt": ["sgd", "adamw"]},
+    "modern": {"norm": ["layernorm", "rmsnorm"], "pos": ["learned", "rope"], "mlp": ["gelu", "swiglu"],
+               "init": ["default", "scaled"], "opt": ["adamw", "muon"], "mask": ["causal", "title"],
+               "qknorm": ["none", "rmsnorm"]},
+}
+DEFAULT_DESIGN = {"modern": "fractional"}
+GRIDS = (*STUDIES, "single", "baseline")
 DESIGNS = ("full", "fractional")
 REFERENCE_SEED = 1337
 # A count above this is almost certainly a seed typed without a comma (`--seeds 1337`).
@@ -49,16 +62,35 @@ def product(levels: dict[str, list[str]]) -> list[Variant]:
     return [Variant(**dict(zip(families, names))) for names in itertools.product(*levels.values())]
 
 
+def study_axes(name: str) -> dict[str, list[str]]:
+    """A study's levels; for `full`, plus every member and family a plugin registered."""
+    axes = {family: list(levels) for family, levels in STUDIES[name].items()}
+    if name == "full":
+        for family, registry in FAMILIES.items():
+            added = [m for m in registry.names() if m not in BUILTIN_MEMBERS.get(family, ())]
+            if family in axes:
+                axes[family] += added
+            elif family not in BUILTIN_MEMBERS:
+                axes[family] = registry.names()
+    return axes
+
+
 def full_grid() -> list[Variant]:
-    return product({family: registry.names() for family, registry in FAMILIES.items()})
+    return product(study_axes("full"))
 
 
-def single_grid() -> list[Variant]:
-    """The baseline, then each variant that differs from it in exactly one family."""
-    swaps = [Variant(**{family: name})
-             for family, registry in FAMILIES.items()
-             for name in registry.names() if name != registry.reference]
-    return [Variant(), *swaps]
+def single_grid(around: Variant | None = None) -> list[Variant]:
+    """Around the baseline: the baseline, then each variant that swaps exactly one family to another
+    member. Around a stack: the stack, then each variant that reverts exactly one of its families
+    to the reference member ("what does each part of the stack buy?")."""
+    around = around or Variant()
+    if around.is_baseline:
+        swaps = [Variant(**{family: name})
+                 for family, registry in FAMILIES.items()
+                 for name in registry.names() if name != registry.reference]
+    else:
+        swaps = [around.replace(**{family: FAMILIES[family].reference}) for family in around.departures()]
+    return [around, *swaps]
 
 
 def point_product(axes: dict[str, list[Level]]) -> list[Point]:
@@ -88,26 +120,32 @@ def fractional_points(axes: dict[str, list[Level]], references: dict[str, Level]
     return points, design
 
 
-def build_grid(grid: str | None, axes_specs: list[str] | None, design: str = "full",
-               base: TrainConfig | None = None) -> Grid:
+def build_grid(grid: str | None, axes_specs: list[str] | None, design: str | None = None,
+               base: TrainConfig | None = None, around: str | None = None) -> Grid:
     """The grid's points, its axes with their reference levels, and the design."""
     base = base or TrainConfig()
     if grid is not None and axes_specs:
         raise ConfigError("give either --grid or --axes, not both")
+    name = "axes" if axes_specs else (grid or "full")
+    design = design or DEFAULT_DESIGN.get(name, "full")
     if design not in DESIGNS:
         raise ConfigError(f"unknown design '{design}'; valid: {', '.join(DESIGNS)}")
-    name = "axes" if axes_specs else (grid or "full")
+    if around is not None and name != "single":
+        raise ConfigError("--around goes with --grid single (leave-one-out around a stack)")
     if axes_specs:
         axes = parse_axes(axes_specs)
-    elif name == "full":
-        axes = {family: registry.names() for family, registry in FAMILIES.items()}
+    elif name in STUDIES:
+        axes = study_axes(name)
     elif name in ("single", "baseline"):
         if design != "full":
             raise ConfigError(f"--design {design} needs a product grid (--grid full or --axes), not --grid {name}")
-        variants = single_grid() if name == "single" else [Variant()]
+        center = Variant.parse(around) if around is not None else Variant()
+        variants = single_grid(center) if name == "single" else [Variant()]
         axes = {family: list(dict.fromkeys(v.level(family) for v in variants)) for family in FAMILIES}
         axes = {family: levels for family, levels in axes.items() if len(levels) > 1}
-        return Grid(name, axes, reference_levels(axes, base), [Point(v) for v in variants])
+        # Around a stack, every delta is measured from the stack.
+        references = {family: center.level(family) for family in axes} if around else reference_levels(axes, base)
+        return Grid(name, axes, references, [Point(v) for v in variants])
     else:
         raise ConfigError(f"unknown grid '{grid}'; valid: {', '.join(GRIDS)}, or --axes NAME=VALUES ...")
     references = reference_levels(axes, base)

@@ -57,13 +57,17 @@ DEFAULT_TIMEOUT_MIN = 240
 def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(prog="python -m ablations.run", description=__doc__.strip().splitlines()[0])
     grid = parser.add_argument_group("the grid")
-    grid.add_argument("--grid", help=f"{', '.join(GRIDS)} (default full: every combination of registered components)")
+    grid.add_argument("--grid", help=f"{', '.join(GRIDS)} (default full: the plan's 16 combinations, plus what "
+                                     "plugins register; modern: the best public stack's seven axes in 16 cells)")
+    grid.add_argument("--around", metavar="VARIANT",
+                      help="with --grid single: VARIANT and each variant reverting one of its families to the "
+                           "reference, with deltas against VARIANT")
     grid.add_argument("--axes", nargs="+", metavar="AXIS=VALUES",
                       help="custom grid over families and hyperparameters, e.g. --axes opt=adamw lr=1e-4,3e-4 "
                            "dropout=0.0,0.1 (families not named stay at the baseline, hyperparameters at the preset)")
-    grid.add_argument("--design", default="full", choices=DESIGNS,
-                      help="full (default): every combination; fractional: the smallest regular resolution IV "
-                           "fraction of the two-level axes (e.g. 5 axes -> 16 cells, 7 -> 16)")
+    grid.add_argument("--design", choices=DESIGNS,
+                      help="full (default, but fractional for --grid modern): every combination; fractional: the "
+                           "smallest regular resolution IV fraction of the two-level axes (5 axes -> 16 cells, 7 -> 16)")
     grid.add_argument("--seeds", default="1", help="a count (3 = seeds 1337,1338,1339) or a list (1337,42); default 1")
     grid.add_argument("--tune", metavar="AXIS=VALUES",
                       help="tune a numeric hyperparameter per variant, e.g. --tune lr=1e-4,3e-4,1e-3: every variant "
@@ -200,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     session = start_session(args, "python -m ablations.run " + shlex.join(sys.argv[1:] if argv is None else argv))
     seeds = parse_seeds(args.seeds)
-    grid = build_grid(args.grid, args.axes, args.design, session.base)
+    grid = build_grid(args.grid, args.axes, args.design, session.base, args.around)
     check_no_flag_conflict(grid.axes, train_overrides(args))
     tune = parse_tune(args.tune, args.tune_seeds, seeds, grid, train_overrides(args), args.metric)
     excluded = [*grid.hyperparameters, *([tune.axis] if tune else [])]

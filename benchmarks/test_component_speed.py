@@ -1,13 +1,15 @@
 """Each component in isolation at the `cpu` preset shape, so the cost of a swap is visible without
 the matmuls around it: every norm, every position scheme (embed + rotate, as the model calls them),
-and one optimizer step plus schedule step per recipe. Parametrized from the registries."""
+one optimizer step plus schedule step per recipe, every feed-forward block, and the attention layer
+with every mask and every q/k norm. Parametrized from the registries."""
 import pytest
 import torch
 
 from benchmarks.common import BASELINE, SHAPE, describe, seeded
-from mainrun.components import NORMS, OPTIMIZERS, POSITIONS
+from mainrun.components import MASKS, MLPS, NORMS, OPTIMIZERS, POSITIONS, QKNORMS
+from mainrun.config import Variant
 from mainrun.components.optimizers import build_optimizer
-from mainrun.model import GPT, ModelConfig
+from mainrun.model import GPT, CausalSelfAttention, ModelConfig
 
 pytestmark = pytest.mark.benchmark(warmup=True, warmup_iterations=3, min_rounds=20)
 
@@ -121,3 +123,71 @@ def test_optimizer_step(benchmark, name):
 
     benchmark(step)
     assert not torch.equal(model.token_emb.weight, before), "the step must update the weights"
+
+
+# ----- feed-forward blocks: one (B, T, d) activation, as every block runs it
+
+
+@pytest.mark.parametrize("name", MLPS.names())
+def test_mlp_forward_backward(benchmark, name):
+    torch.manual_seed(0)
+    mlp = MLPS.get(name)(D, SHAPE["dropout"]).train()
+    x = seeded((B, T, D), requires_grad=True)
+    upstream = seeded((B, T, D), seed=1)
+    describe(benchmark, group="mlp: forward+backward", label=name, baseline=name == BASELINE.mlp,
+             params=n_params(mlp), shape=ACTIVATIONS)
+
+    def forward_backward():
+        x.grad = None
+        mlp(x).backward(upstream)
+
+    benchmark(forward_backward)
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+# ----- attention with each mask and each q/k norm: the whole attention layer, since an explicit
+# mask can move SDPA off its causal fast path and that is the cost a mask really has
+
+
+def attention_inputs():
+    # Token ids with an <eos> (id 1) every 12 tokens, about the length of an HN title at vocab 2000.
+    ids = torch.randint(3, SHAPE["vocab"], (B, T), generator=torch.Generator().manual_seed(0))
+    ids[:, 11::12] = 1
+    return ids, seeded((B, T, D), seed=2, requires_grad=True), seeded((B, T, D), seed=3)
+
+
+def attention_layer(variant: Variant) -> tuple[GPT, CausalSelfAttention]:
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(vocab_size=SHAPE["vocab"], block_size=T, n_layer=1, n_head=H, d_model=D,
+                            dropout=SHAPE["dropout"], variant=variant)).train()
+    return model, model.blocks[0].attn
+
+
+@pytest.mark.parametrize("name", MASKS.names())
+def test_mask_attention_forward_backward(benchmark, name):
+    model, attn = attention_layer(Variant(mask=name))
+    ids, x, upstream = attention_inputs()
+    describe(benchmark, group="mask: attention forward+backward (mask built per call)", label=name,
+             baseline=name == BASELINE.mask, params=n_params(attn), shape=ACTIVATIONS)
+
+    def forward_backward():
+        x.grad = None
+        attn(x, model.positions, model.mask(ids)).backward(upstream)
+
+    benchmark(forward_backward)
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("name", QKNORMS.names())
+def test_qknorm_attention_forward_backward(benchmark, name):
+    model, attn = attention_layer(Variant(qknorm=name))
+    _, x, upstream = attention_inputs()
+    describe(benchmark, group="qknorm: attention forward+backward", label=name, baseline=name == BASELINE.qknorm,
+             params=n_params(attn), shape=ACTIVATIONS)
+
+    def forward_backward():
+        x.grad = None
+        attn(x, model.positions).backward(upstream)
+
+    benchmark(forward_backward)
+    assert x.grad is not None and torch.isfinite(x.grad).all()

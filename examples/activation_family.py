@@ -26,9 +26,12 @@ class ReLUSquared(nn.Module):
 
 
 def _swap_activations(model: nn.Module, make: type[nn.Module]) -> None:
+    """Every GELU of every block's feed-forward (the reference MLP has one; a gated MLP has none)."""
     for block in model.blocks:
-        # The reference MLP is Sequential(Linear, GELU, Linear, Dropout).
-        block.mlp.net[1] = make()
+        for parent in block.mlp.modules():
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.GELU):
+                    setattr(parent, name, make())
 
 
 @ACTIVATIONS.register("gelu")

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .components import NORMS, POSITIONS, families_in_slot
+from .components import MASKS, MLPS, NORMS, POSITIONS, QKNORMS, families_in_slot
 from .components.positions import Positions
 from .config import Variant
 from .losses import linear_cross_entropy, linear_cross_entropy_sum
@@ -29,6 +29,7 @@ class ModelConfig:
     dropout: float = 0.1
     variant: Variant = Variant()  # frozen, so a shared default is safe
     attention: str = "sdpa"
+    eos_id: int = 1  # the tokenizer's <eos> (its specials are <pad>, <eos>, <unk>, in that order)
 
 
 class CausalSelfAttention(nn.Module):
@@ -40,43 +41,35 @@ class CausalSelfAttention(nn.Module):
         self.reference = cfg.attention == "reference"
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.proj.residual_projection = True  # writes into the residual stream (see inits.scaled)
+        make_qk_norm = QKNORMS.get(cfg.variant.qknorm)
+        self.q_norm, self.k_norm = make_qk_norm(self.head_dim), make_qk_norm(self.head_dim)
         self.attn_drop = nn.Dropout(cfg.dropout)
         self.resid_drop = nn.Dropout(cfg.dropout)
         if self.reference:
             mask = torch.tril(torch.ones(cfg.block_size, cfg.block_size, dtype=torch.bool))
             self.register_buffer("causal_mask", mask, persistent=False)
 
-    def forward(self, x: torch.Tensor, positions: Positions) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, positions: Positions, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`mask`: None for causal attention, else a (B, 1, T, T) bool mask, True where allowed."""
         B, T, C = x.shape
         # (B, T, 3, H, hd) -> (B, H, 3, T, hd): the reference's layout, so q/k/v are strided views.
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).transpose(1, 3).unbind(2)
-        q, k = positions.rotate(q, k)
+        q, k = positions.rotate(self.q_norm(q), self.k_norm(k))
         if self.reference:
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
-            att = att.masked_fill(~self.causal_mask[:T, :T], float("-inf"))
+            allowed = self.causal_mask[:T, :T] if mask is None else mask
+            att = att.masked_fill(~allowed, float("-inf"))
             att = self.attn_drop(F.softmax(att, dim=-1))
             y = att @ v
         else:
-            # The fused kernel never materialises the (T, T) scores or their dropout mask.
+            # The fused kernel never materialises the (T, T) scores or their dropout mask; an
+            # explicit mask may send it to a slower kernel (benchmarks/ measure what it costs).
             y = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+                q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=mask is None
             )
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.resid_drop(self.proj(y))
-
-
-class MLP(nn.Module):
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(cfg.d_model, 4 * cfg.d_model),
-            nn.GELU(),
-            nn.Linear(4 * cfg.d_model, cfg.d_model),
-            nn.Dropout(cfg.dropout),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
 
 
 class Block(nn.Module):
@@ -86,10 +79,10 @@ class Block(nn.Module):
         self.ln1 = make_norm(cfg.d_model)
         self.ln2 = make_norm(cfg.d_model)
         self.attn = CausalSelfAttention(cfg)
-        self.mlp = MLP(cfg)
+        self.mlp = MLPS.get(cfg.variant.mlp)(cfg.d_model, cfg.dropout)
 
-    def forward(self, x: torch.Tensor, positions: Positions) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), positions)
+    def forward(self, x: torch.Tensor, positions: Positions, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), positions, mask)
         return x + self.mlp(self.ln2(x))
 
 
@@ -105,6 +98,7 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
         self.ln_f = NORMS.get(cfg.variant.norm)(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.mask = MASKS.get(cfg.variant.mask)(cfg.eos_id)
 
         # Families plugged in after construction: model edits first, then the init recipes, in
         # registration order (the built-in `init` first). Reference members leave the model as is.
@@ -116,8 +110,9 @@ class GPT(nn.Module):
     def hidden(self, idx: torch.Tensor) -> torch.Tensor:
         """The final-norm output of shape (B, T, d): everything but the LM head."""
         x = self.drop(self.positions.embed(self.token_emb(idx)))
+        mask = self.mask(idx)
         for block in self.blocks:
-            x = block(x, self.positions)
+            x = block(x, self.positions, mask)
         return self.ln_f(x)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:

@@ -224,7 +224,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
 
         model_cfg = ModelConfig(vocab_size=info.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                                 n_head=cfg.n_head, d_model=cfg.d_model, dropout=cfg.dropout,
-                                variant=cfg.variant, attention=cfg.attention)
+                                variant=cfg.variant, attention=cfg.attention, eos_id=corpus.eos_id)
         model = GPT(model_cfg).to(device)
         params = model.num_params()
         flops_per_token = model_flops_per_token(params, cfg.n_layer, cfg.block_size, cfg.d_model)

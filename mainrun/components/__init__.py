@@ -12,6 +12,9 @@ The slots, i.e. where a family plugs in, and what its factories take:
 |---|---|---|
 | `norm` | `(d_model) -> nn.Module`, every norm of the model | one: `norm` |
 | `positions` | `(block_size, d_model, n_head) -> Positions` | one: `pos` |
+| `mlp` | `(d_model, dropout) -> nn.Module`, each block's feed-forward | one: `mlp` |
+| `mask` | `(eos_id) -> AttentionMask`: ids -> None (causal) or a (B, 1, T, T) bool mask | one: `mask` |
+| `qknorm` | `(head_dim) -> nn.Module`, on q and on k before the positions | one: `qknorm` |
 | `build` | `(model) -> None`: edits the built model in place (swap submodules), before init | any number |
 | `init` | `(model) -> None`: re-initialises weights, before the head is tied | `init`, then others |
 | `optimizer` | `(model, max_steps, lr=..., weight_decay=...) -> (optimizer, scheduler)` | one: `opt` |
@@ -26,12 +29,15 @@ from ..errors import ConfigError
 from ..hyperparameters import HYPERPARAMETERS
 from ..registry import Registry
 from .inits import INITS
+from .masks import MASKS
+from .mlps import MLPS
 from .norms import NORMS
 from .optimizers import OPTIMIZERS
 from .positions import POSITIONS
+from .qknorms import QKNORMS
 
-SLOTS = ("norm", "positions", "build", "init", "optimizer")
-EXCLUSIVE_SLOTS = ("norm", "positions", "optimizer")
+SLOTS = ("norm", "positions", "mlp", "mask", "qknorm", "build", "init", "optimizer")
+EXCLUSIVE_SLOTS = ("norm", "positions", "mlp", "mask", "qknorm", "optimizer")
 # Words a variant or a grid axis already means something by.
 RESERVED = {"variant", "seed", "seeds", "baseline", "reference", "design", "scale", "data",
             # Variant's own attributes
@@ -69,7 +75,12 @@ def families_in_slot(slot: str) -> list[Registry]:
     return [registry for registry in FAMILIES.values() if registry.slot == slot]
 
 
-for _builtin in (NORMS, POSITIONS, INITS, OPTIMIZERS):
+for _builtin in (NORMS, POSITIONS, INITS, OPTIMIZERS, MLPS, MASKS, QKNORMS):
     register_family(_builtin)
 
-__all__ = ["FAMILIES", "INITS", "NORMS", "OPTIMIZERS", "POSITIONS", "SLOTS", "families_in_slot", "register_family"]
+# The members each family had when the package was imported. A grid that names its levels (a
+# study, `ablations.grid.STUDIES`) adds any member registered after this (by a plugin).
+BUILTIN_MEMBERS = {family: tuple(registry.names()) for family, registry in FAMILIES.items()}
+
+__all__ = ["BUILTIN_MEMBERS", "FAMILIES", "INITS", "MASKS", "MLPS", "NORMS", "OPTIMIZERS", "POSITIONS", "QKNORMS",
+           "SLOTS", "families_in_slot", "register_family"]

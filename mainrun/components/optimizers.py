@@ -73,6 +73,80 @@ def adamw(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: floa
     return opt, warmup_cosine(opt, max_steps)
 
 
+class OptimizerGroup:
+    """Several optimizers stepped as one: what the training loop (zero_grad, step, param_groups) and
+    clip_grad_norm_ (which works on the model's parameters) need, for a recipe that splits the
+    model between two algorithms."""
+
+    def __init__(self, optimizers: list[torch.optim.Optimizer]):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [group for opt in self.optimizers for group in opt.param_groups]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for opt in self.optimizers:
+            opt.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for opt, sub in zip(self.optimizers, state["optimizers"]):
+            opt.load_state_dict(sub)
+
+
+class ScheduleGroup:
+    """The schedulers of an `OptimizerGroup`, stepped together."""
+
+    def __init__(self, schedulers: list[lr_scheduler.LRScheduler]):
+        self.schedulers = schedulers
+
+    def step(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"schedulers": [s.state_dict() for s in self.schedulers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for scheduler, sub in zip(self.schedulers, state["schedulers"]):
+            scheduler.load_state_dict(sub)
+
+
+def block_matrices(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(the 2-D weight matrices inside the transformer blocks, every other parameter): the split
+    of Muon-with-AdamW recipes. Embeddings, the (tied) head, norms and biases fall in the second."""
+    inside = {id(p) for p in model.blocks.parameters() if p.dim() == 2}
+    matrices, rest, seen = [], [], set()
+    for param in model.parameters():
+        if id(param) in seen or not param.requires_grad:
+            continue
+        seen.add(id(param))
+        (matrices if id(param) in inside else rest).append(param)
+    return matrices, rest
+
+
+@OPTIMIZERS.register("muon")
+def muon(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: float = 0.1) -> Recipe:
+    """`torch.optim.Muon` (Jordan et al. 2024) on the 2-D matrices inside the blocks, AdamW with the
+    `adamw` recipe's settings on embeddings, head, norms and biases; one warmup + cosine shape
+    (`warmup_cosine`) drives both. Muon's lr is adjusted to each matrix's shape by
+    `adjust_lr_fn="match_rms_adamw"`: lr * 0.2 * sqrt(max(rows, cols)), which matches the RMS of an
+    AdamW update so that Muon reuses AdamW's lr and weight decay (Liu et al. 2025, "Muon is Scalable
+    for LLM Training"); the default is therefore the adamw recipe's 3e-4 and 0.1 for both."""
+    matrices, rest = block_matrices(model)
+    orthogonal = torch.optim.Muon(matrices, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
+    adaptive = torch.optim.AdamW(rest, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay, fused=True)
+    schedules = [warmup_cosine(orthogonal, max_steps), warmup_cosine(adaptive, max_steps)]
+    return OptimizerGroup([orthogonal, adaptive]), ScheduleGroup(schedules)  # type: ignore[return-value]
+
+
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Two parameter groups: weight decay on the weight matrices of Linear layers, none on norms,
     biases and embeddings, positional ones included (nanoGPT's split, and most later recipes'). A
@@ -112,9 +186,18 @@ def build_optimizer(recipe: str, model: nn.Module, max_steps: int, lr: float | N
     return OPTIMIZERS.get(recipe)(model, max_steps, **resolved_hyperparameters(recipe, lr, weight_decay))
 
 
+class _ProbeModel(nn.Module):
+    """The smallest model every recipe can split: one matrix inside a block, one embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(2, 2, bias=False)])
+        self.token_emb = nn.Embedding(2, 2)
+
+
 def lr_curve(recipe: str, max_steps: int, lr: float | None = None) -> list[float]:
     """The learning rate a recipe uses at each step 0..max_steps-1 (for plots and tests)."""
-    model = nn.Linear(1, 1, bias=False)
+    model = _ProbeModel()
     opt, sched = build_optimizer(recipe, model, max_steps, lr)
     lrs = []
     for _ in range(max_steps):

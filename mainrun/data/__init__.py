@@ -22,7 +22,7 @@ import torch
 
 from ..errors import DataError
 from . import sources
-from .tokenizer import join_titles, roundtrip, train_tokenizer
+from .tokenizer import EOS, join_titles, roundtrip, train_tokenizer
 
 # Bump when anything that changes the ids changes (tokenizer settings, text assembly, split).
 CORPUS_FORMAT = 2  # 2: val_bytes and the tokenizer round trip in the info
@@ -55,6 +55,11 @@ class Corpus:
     train_ids: torch.Tensor
     val_ids: torch.Tensor
     tokenizer_path: Path
+
+    @property
+    def eos_id(self) -> int:
+        """The id of `<eos>`, which ends every title (the title mask needs it)."""
+        return tokenizers.Tokenizer.from_file(str(self.tokenizer_path)).token_to_id(EOS)
 
 
 def split_titles(titles: list[str], num_titles: int, seed: int, val_frac: float, where: str = "the data") -> tuple[list[str], list[str]]:

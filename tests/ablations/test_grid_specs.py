@@ -22,26 +22,46 @@ def scalenorm(monkeypatch):
     return "scalenorm"
 
 
-def test_full_grid_is_every_combination_of_registered_names():
+def test_full_grid_is_the_plans_sixteen_combinations():
     grid = full_grid()
-    expected = 1
-    for registry in FAMILIES.values():
-        expected *= len(registry.names())
-    assert len(grid) == len(set(grid)) == expected == 16
-    assert Variant() in grid
-    for family, registry in FAMILIES.items():
-        assert {getattr(v, family) for v in grid} == set(registry.names())
+    assert len(grid) == len(set(grid)) == 16 and Variant() in grid
+    plan = {"norm": {"layernorm", "rmsnorm"}, "pos": {"learned", "rope"}, "init": {"default", "kaiming"},
+            "opt": {"sgd", "adamw"}}
+    for family in FAMILIES:
+        assert {getattr(v, family) for v in grid} == plan.get(family, {FAMILIES[family].reference})
 
 
 def test_a_registered_component_joins_the_grids(scalenorm):
     assert len(full_grid()) == 24
     assert Variant(norm=scalenorm) in single_grid()
+    assert len(build_grid("modern", None).points) == 16  # a study of named levels does not grow
 
 
 def test_single_grid_is_the_baseline_then_one_swap_each():
     grid = single_grid()
     assert grid[0] == Variant()
-    assert [swap_label(v) for v in grid[1:]] == ["norm=rmsnorm", "pos=rope", "init=kaiming", "opt=adamw"]
+    assert [swap_label(v) for v in grid[1:]] == ["norm=rmsnorm", "pos=rope", "init=kaiming", "init=scaled",
+                                                 "opt=adamw", "opt=muon", "mlp=swiglu", "mask=title",
+                                                 "qknorm=rmsnorm"]
+
+
+def test_modern_is_a_sixteen_cell_resolution_four_fraction_of_seven_axes():
+    grid = build_grid("modern", None)
+    assert len(grid.points) == 16 and grid.design is not None and grid.design.resolution == 4
+    assert list(grid.axes) == ["norm", "pos", "mlp", "init", "opt", "mask", "qknorm"]
+    assert grid.references["opt"] == "adamw"  # sgd is not in the study: its first level
+    assert len(build_grid("modern", None, "full").points) == 128
+
+
+def test_leave_one_out_around_a_stack():
+    stack = "mlp=swiglu,init=scaled,opt=muon"
+    grid = build_grid("single", None, around=stack)
+    variants = [p.variant for p in grid.points]
+    assert variants == [Variant.parse(stack), Variant(opt="muon", mlp="swiglu"), Variant(init="scaled", mlp="swiglu"),
+                        Variant(init="scaled", opt="muon")]
+    assert grid.references == {"init": "scaled", "opt": "muon", "mlp": "swiglu"}  # deltas against the stack
+    with pytest.raises(ConfigError, match="--around goes with --grid single"):
+        build_grid("full", None, around=stack)
 
 
 def test_axes_product_keeps_unnamed_families_at_the_baseline():

@@ -79,6 +79,34 @@ def test_kaiming_init_draws_std_sqrt_2_over_fan_in(cfg, seed):
     assert_linear_biases_zero(model)
 
 
+@given(cfg=model_configs("scaled"), seed=st.integers(0, 2**31 - 1), mlp=st.sampled_from(["gelu", "swiglu"]))
+def test_scaled_init_shrinks_only_the_residual_projections(cfg, seed, mlp):
+    import dataclasses
+
+    cfg = dataclasses.replace(cfg, variant=cfg.variant.replace(mlp=mlp))
+    model = build(cfg, seed)
+    residual_std = 0.02 / math.sqrt(2 * cfg.n_layer)
+    flagged = 0
+    for name, module in weight_modules(model):
+        is_residual = getattr(module, "residual_projection", False)
+        flagged += is_residual
+        assert_normal_with_std(name, module.weight, residual_std if is_residual else 0.02)
+    assert flagged == 2 * cfg.n_layer  # attention's proj and the feed-forward's output, in every block
+    assert_linear_biases_zero(model)
+
+
+def test_scaled_init_draws_the_reference_stream():
+    """One pass in module order: with one layer of std 0.02 everywhere but the residual projections,
+    every other weight equals the default init's, draw for draw."""
+    cfg = ModelConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2, d_model=16, variant=Variant(init="scaled"))
+    scaled, default = build(cfg, seed=3), build(ModelConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2,
+                                                            d_model=16), seed=3)
+    residual = 0.02 / math.sqrt(4) / 0.02
+    for (name, a), (_, b) in zip(weight_modules(scaled), weight_modules(default)):
+        factor = residual if getattr(a, "residual_projection", False) else 1.0
+        assert torch.allclose(a.weight, b.weight * factor, atol=1e-7), name
+
+
 @pytest.mark.parametrize("init", INITS.names())
 def test_head_is_tied_to_token_embedding(init):
     model = build(ModelConfig(vocab_size=300, block_size=8, n_layer=1, n_head=2, d_model=16, variant=Variant(init=init)), seed=0)

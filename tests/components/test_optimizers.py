@@ -92,9 +92,8 @@ def test_every_recipe_peaks_at_the_lr_override(recipe, max_steps):
 
 @pytest.mark.parametrize("recipe", OPTIMIZERS.names())
 def test_every_recipe_applies_the_weight_decay_override(recipe):
-    optimizer, scheduler = build_optimizer(recipe, torch.nn.Linear(3, 1), 10, None, 0.042)
-    assert isinstance(optimizer, torch.optim.Optimizer)
-    assert isinstance(scheduler, torch.optim.lr_scheduler.LRScheduler)
+    optimizer, scheduler = build_optimizer(recipe, tiny_gpt(), 10, None, 0.042)
+    assert hasattr(optimizer, "step") and hasattr(scheduler, "step")
     assert all(group["weight_decay"] == 0.042 for group in optimizer.param_groups)
 
 
@@ -157,3 +156,29 @@ def test_a_recipe_receives_the_model_and_can_group_its_parameters():
     assert torch.equal(norm_weight, before)
     assert not torch.equal(model.blocks[0].attn.qkv.weight, torch.zeros_like(model.blocks[0].attn.qkv.weight))
     assert [g["lr"] for g in opt.param_groups][0] == opt.param_groups[1]["lr"]
+
+
+def test_muon_orthogonalises_the_block_matrices_and_adamw_takes_the_rest():
+    model = tiny_gpt()
+    optimizer, scheduler = build_optimizer("muon", model, 20)
+    muon, adamw = optimizer.optimizers
+    assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
+    names = {id(p): n for n, p in model.named_parameters()}
+    in_muon = {names[id(p)] for g in muon.param_groups for p in g["params"]}
+    in_adamw = {names[id(p)] for g in adamw.param_groups for p in g["params"]}
+    assert in_muon == {n for n, p in model.named_parameters() if n.startswith("blocks.") and p.dim() == 2}
+    assert in_muon.isdisjoint(in_adamw) and len(in_muon) + len(in_adamw) == len(list(model.parameters()))
+    assert "token_emb.weight" in in_adamw and muon.param_groups[0]["adjust_lr_fn"] == "match_rms_adamw"
+    # One schedule shape drives both: their lrs move together, step for step.
+    x = torch.randint(300, (2, 8), generator=torch.Generator().manual_seed(0))
+    for _ in range(5):
+        before = [p.detach().clone() for p in model.parameters()]
+        loss = model.loss(x, x)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        assert muon.param_groups[0]["lr"] == pytest.approx(adamw.param_groups[0]["lr"])
+        assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()) if b.grad is not None
+                   and b.grad.abs().sum() > 0)
+    assert lr_curve("muon", 50) == pytest.approx(lr_curve("adamw", 50))
