@@ -110,7 +110,7 @@ def swap_table(groups: dict[str, list[dict]]) -> str | None:
     return (
         "Time ratio of each swap, over every pair of variants that differ in that family only: "
         "geometric mean (min–max, number of pairs). Swaps that change no computation (init) should "
-        "read ×1.00; their spread is the noise floor of this run.\n\n"
+        "read ×1.00; how far they are from it is the noise floor of this run.\n\n"
         + tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
     )
 

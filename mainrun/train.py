@@ -220,7 +220,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         log.log("dataset_info", titles_count=info.train_titles, epochs=cfg.epochs, batches_per_epoch=batches,
                 tokens_per_epoch=info.train_tokens, vocab_size=info.vocab_size, source=info.source,
                 fingerprint=info.fingerprint, val_titles_count=info.val_titles, val_tokens=info.val_tokens,
-                val_chars=info.val_chars)
+                val_chars=info.val_chars, val_bytes=info.val_bytes, tokenizer_roundtrip=info.tokenizer_roundtrip)
 
         model_cfg = ModelConfig(vocab_size=info.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                                 n_head=cfg.n_head, d_model=cfg.d_model, dropout=cfg.dropout,

@@ -1,6 +1,7 @@
 """Training steps (mainrun/train.py): gradient accumulation is the same step, the schedule spans the
 optimizer steps taken, and --lr-scaling scales the peak lr the record states."""
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -77,3 +78,21 @@ def test_the_record_states_the_scaled_lr(tmp_path):
     assert result.lr == pytest.approx(2 * 6e-3)
     steps = [e for e in read_jsonl(tmp_path / "log.jsonl") if e["event"] == "training_step"]
     assert steps[0]["lr"] == pytest.approx(2 * 6e-3)
+
+
+def test_recorded_metrics_agree_with_the_curve_and_an_independent_token_count(tmp_path):
+    log = tmp_path / "log.jsonl"
+    cfg = tiny(variant=Variant(opt="adamw"), lr=3e-2, log_file=str(log))
+    result = train(cfg, progress=False)
+    losses = [loss for _, loss in result.curve]
+    assert len(losses) >= 3
+    assert result.best_val_loss == min(losses) and result.val_loss == losses[-1]
+    info = next(e for e in read_jsonl(log) if e["event"] == "dataset_info")
+    # Scored tokens, counted here from the reference's window rule: floor(len / span) windows of B*T.
+    span = cfg.batch_size * cfg.block_size + 1
+    scored = (info["val_tokens"] // span) * cfg.batch_size * cfg.block_size
+    assert result.val_coverage == pytest.approx(scored / info["val_tokens"])
+    assert result.val_loss_per_token == pytest.approx(result.val_loss * info["val_chars"] / scored)
+    # Bits per byte and the full-coverage loss are one sum (nats) in two units.
+    assert result.val_bpb * math.log(2) * info["val_bytes"] == pytest.approx(result.val_loss_full * info["val_chars"])
+    assert info["tokenizer_roundtrip"] == "prefix-space"

@@ -54,3 +54,27 @@ def test_a_cell_without_a_record_is_not_done(tmp_path):
     store.partial_log("cell").parent.mkdir(parents=True)
     store.partial_log("cell").write_text("")  # killed mid-training
     assert not store.is_done("cell") and store.read_record("cell") is None
+
+
+def test_a_crash_between_the_curve_and_the_record_leaves_the_cell_unfinished(tmp_path, monkeypatch):
+    """record.json is the commit point: written last, so a crash after the log and the curve but
+    before it leaves a cell that the next run trains again, and that run's commit completes it."""
+    import ablations.store as store_module
+
+    store = ResultsDir(tmp_path)
+    store.partial_log("cell").parent.mkdir(parents=True)
+    store.partial_log("cell").write_text('{"event": "training_step"}\n')
+    real_write = store_module.write_atomic
+
+    def crash_at_the_record(path, text):
+        if path.name == "record.json":
+            raise KeyboardInterrupt("killed between the writes")
+        real_write(path, text)
+
+    monkeypatch.setattr(store_module, "write_atomic", crash_at_the_record)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_cell("cell", {"status": "ok"}, [(1, 2.5)])
+    assert (store.cell_dir("cell") / "curve.json").exists() and not store.is_done("cell")
+    monkeypatch.setattr(store_module, "write_atomic", real_write)
+    store.write_cell("cell", {"status": "ok"}, [(1, 2.4)])
+    assert store.is_done("cell") and store.read_curve("cell") == [(1, 2.4)]

@@ -11,14 +11,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mainrun.components import OPTIMIZERS
-from mainrun.components.optimizers import (ADAMW_FLOOR, ADAMW_WARMUP_START, adamw_warmup_steps, build_optimizer,
+from mainrun.components.optimizers import (adamw_warmup_steps, build_optimizer,
                                            decay_groups, lr_curve, recipe_defaults, resolved_hyperparameters,
                                            warmup_cosine)
 from mainrun.errors import ConfigError
 from mainrun.model import GPT, ModelConfig
 
+# The documented values (README, Components; section 10 of the reference notes), pinned as literals
+# so that a change to the module's constants fails here instead of moving the expectation with it.
 SGD_DEFAULT_LR = 6e-3  # the reference program
 ADAMW_DEFAULT_LR = 3e-4  # the plan's recipe
+ADAMW_WARMUP_START = 0.01  # warmup from 1% of the peak
+ADAMW_FLOOR = 0.1  # cosine down to 10% of the peak (3e-5 for 3e-4)
 
 # Up to a bit beyond the reference run's 994 steps, from the degenerate one-step run.
 step_counts = st.integers(1, 1200)
@@ -182,3 +186,20 @@ def test_muon_orthogonalises_the_block_matrices_and_adamw_takes_the_rest():
         assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()) if b.grad is not None
                    and b.grad.abs().sum() > 0)
     assert lr_curve("muon", 50) == pytest.approx(lr_curve("adamw", 50))
+
+
+@given(n_layer=st.integers(1, 3), n_head=st.sampled_from([1, 2]), width=st.sampled_from([8, 16]))
+def test_muon_split_covers_every_parameter_once_whatever_the_shape(n_layer, n_head, width):
+    from mainrun.components.optimizers import block_matrices
+    from mainrun.config import Variant
+
+    for mlp in ("gelu", "swiglu"):
+        torch.manual_seed(0)
+        model = GPT(ModelConfig(vocab_size=300, block_size=8, n_layer=n_layer, n_head=n_head, d_model=width * n_head,
+                                variant=Variant(mlp=mlp, qknorm="rmsnorm")))
+        matrices, rest = block_matrices(model)
+        ids = [id(p) for p in matrices + rest]
+        assert len(ids) == len(set(ids)) == len(list(model.parameters()))
+        assert all(p.dim() == 2 for p in matrices) and model.token_emb.weight in rest
+        # Every 2-D weight of the blocks, and nothing of the embedding, head or norms.
+        assert len(matrices) == sum(1 for p in model.blocks.parameters() if p.dim() == 2)

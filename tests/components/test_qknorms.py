@@ -34,3 +34,19 @@ def test_the_attention_normalises_q_and_k_before_the_rotation_and_the_scores():
         scores = scores.masked_fill(~torch.ones(6, 6, dtype=torch.bool).tril(), float("-inf"))
         y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(1, 6, 16)
         assert torch.allclose(attn(x, model.positions), attn.proj(y), atol=1e-10)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=20)
+@given(head_dim=st.integers(2, 64), scale=st.floats(0.1, 1e3), seed=st.integers(0, 2**16))
+def test_rmsnorm_output_does_not_depend_on_the_scale_of_q(head_dim, scale, seed):
+    """What bounds the attention logits: any rescaling of a query or key vector is undone (down to
+    the scale where eps 1e-8 starts to count against the mean square)."""
+    norm = QKNORMS.get("rmsnorm")(head_dim).double()
+    q = torch.randn(1, 2, 3, head_dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    q = q / q.pow(2).mean(-1, keepdim=True).sqrt()  # unit RMS, so that q * scale has RMS >= 0.1
+    assert torch.allclose(norm(q * scale), norm(q), atol=1e-5)
+    assert torch.allclose(norm(q).pow(2).mean(-1), torch.ones(1, 2, 3, dtype=torch.float64), atol=1e-6)

@@ -84,3 +84,14 @@ def test_auto_falls_back_to_embedded_with_one_warning(monkeypatch, capsys):
     assert source.name == "embedded"
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not reachable or cached" in err and "embedded" in err
+
+
+def test_split_strips_the_titles_it_picks():
+    """The reference strips each picked title (section 1 of the reference notes); a title with
+    surrounding whitespace must reach the tokenizer without it."""
+    from mainrun.data import split_titles
+
+    titles = [f"  title {i}\t " if i % 2 else f"title {i}" for i in range(20)]
+    train, val = split_titles(titles, 20, seed=1337, val_frac=0.25)
+    assert sorted(train + val) == sorted(f"title {i}" for i in range(20))
+    assert all(t == t.strip() for t in train + val)
