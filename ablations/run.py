@@ -114,7 +114,8 @@ def config_hash(cfg: TrainConfig, fingerprint: str, axes: list[str] = ()) -> str
     every hyperparameter not on an axis (a cell's key names its axis values). Execution details
     (device, threads, paths) are left out, so the same experiment resumes wherever it runs."""
     fields = cfg.as_dict()
-    for name in ("variant", "seed", "data", "device", "threads", "log_file", "cache_dir", *axes):
+    for name in ("variant", "seed", "data", "device", "threads", "log_file", "cache_dir", "checkpoint_dir", "resume",
+                 *axes):
         fields.pop(name, None)
     fields["data_fingerprint"] = fingerprint
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]

@@ -145,6 +145,8 @@ class TrainConfig:
     threads: int | None = None
     log_file: str | None = None
     cache_dir: str | None = None
+    checkpoint_dir: str | None = None  # write DIR/checkpoint.pt at every evaluation, DIR/best.pt at the best
+    resume: bool = False  # continue from DIR/checkpoint.pt
 
     @classmethod
     def from_scale(cls, scale: str, **overrides: Any) -> "TrainConfig":

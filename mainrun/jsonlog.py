@@ -8,12 +8,13 @@ from typing import Any
 
 
 class JsonlLogger:
-    def __init__(self, path: str | Path | None):
+    def __init__(self, path: str | Path | None, append: bool = False):
+        """`append`: a resumed run continues its log instead of starting it over."""
         self.path = Path(path) if path else None
         self._file = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "w", encoding="utf-8")
+            self._file = open(self.path, "a" if append else "w", encoding="utf-8")
 
     def log(self, event: str, **fields: Any) -> None:
         if self._file is None:

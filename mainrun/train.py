@@ -5,17 +5,19 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import platform
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
-from . import data
+from . import checkpoint, data
 from .cli import OneLineArgumentParser, add_train_arguments, load_plugins, run_cli, train_overrides
 from .components.optimizers import build_optimizer
 from .config import TrainConfig, Variant
@@ -45,6 +47,7 @@ class RunResult:
     flops_per_token: float = 0.0  # forward + backward, for MFU
     device: str = "cpu"
     tokenizer_roundtrip: str = ""  # see CorpusInfo.tokenizer_roundtrip
+    resumed_from: int | None = None  # the step a checkpoint continued from, if one did
     lr: float = float("nan")  # the peak lr the run used: the override, else its recipe's default
     weight_decay: float = float("nan")
 
@@ -178,10 +181,31 @@ def train_step(model: GPT, opt: torch.optim.Optimizer, scheduler: Any, x: torch.
     return value
 
 
-def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | None = None,
-          on_validation: Callable[[int, float], None] | None = None) -> RunResult:
-    """Run one training job. `on_validation(step, val_loss)` is called at each evaluation."""
-    cfg.validate()
+@dataclass
+class Progress:
+    """Where a run stands: what a checkpoint stores to continue it and what the result reports."""
+
+    step: int = 0
+    ptr: int = 0  # the reader's position in the train ids
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    train_time: float = 0.0
+    elapsed: float = 0.0  # wall time before this process (a resumed run adds its own)
+    best_val_loss: float = math.inf
+    last: dict[str, float] | None = None  # the last Evaluation's fields
+    resumed_from: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "ptr": self.ptr, "curve": [list(p) for p in self.curve],
+                "train_time": self.train_time, "elapsed": self.elapsed, "best_val_loss": self.best_val_loss,
+                "last": self.last}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Progress":
+        return cls(d["step"], d["ptr"], [(int(s), float(v)) for s, v in d["curve"]], d["train_time"], d["elapsed"],
+                   d["best_val_loss"], d["last"], resumed_from=d["step"])
+
+
+def prepare_process(cfg: TrainConfig) -> torch.device:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -194,33 +218,58 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
     if cfg.precision in ("tf32", "bf16") and device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    return device
 
-    with JsonlLogger(cfg.log_file) as log:
-        log.log("hyperparameters_configured", **cfg.as_dict())
+
+def check_sizes(cfg: TrainConfig, info: data.CorpusInfo) -> int:
+    """Batches per epoch, after checking that the splits fit the batch and evaluation shapes."""
+    batches = batches_per_epoch(info.train_tokens, cfg.block_size, cfg.batch_size)
+    if batches < cfg.evals_per_epoch:
+        raise DataError(
+            f"the train split gives {batches} batches of {cfg.batch_size}x{cfg.block_size} tokens per epoch, "
+            f"fewer than --evals-per-epoch {cfg.evals_per_epoch}"
+        )
+    span = cfg.batch_size * cfg.block_size + 1
+    if info.val_tokens < span:
+        raise DataError(
+            f"the val split has {info.val_tokens} tokens, fewer than one evaluation window of "
+            f"batch_size*block_size+1 = {span}"
+        )
+    return batches
+
+
+def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | None = None,
+          on_validation: Callable[[int, float], None] | None = None) -> RunResult:
+    """Run one training job. `on_validation(step, val_loss)` is called at each evaluation. With
+    `cfg.checkpoint_dir`, a checkpoint is written at every evaluation (and `best.pt` whenever the
+    validation loss improves); with `cfg.resume`, the run continues from that checkpoint."""
+    cfg.validate()
+    checkpoint_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
+    saved = None
+    if cfg.resume:
+        if checkpoint_dir is None:
+            raise ConfigError("--resume needs --checkpoint-dir, the folder of the checkpoint to continue")
+        saved = checkpoint.load(checkpoint_dir / checkpoint.CHECKPOINT, kind="resume")
+    device = prepare_process(cfg)
+
+    with JsonlLogger(cfg.log_file, append=saved is not None) as log:
+        if saved is None:
+            log.log("hyperparameters_configured", **cfg.as_dict())
         log.log("device_info", device=str(device), torch=torch.__version__, threads=torch.get_num_threads(),
                 platform=platform.platform(),
                 gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None)
 
         corpus = data.prepare(cfg.data, cfg.num_titles, cfg.val_frac, cfg.seed, cfg.vocab_size, cfg.cache_dir)
         info = corpus.info
-        batches = batches_per_epoch(info.train_tokens, cfg.block_size, cfg.batch_size)
-        if batches < cfg.evals_per_epoch:
-            raise DataError(
-                f"the train split gives {batches} batches of {cfg.batch_size}x{cfg.block_size} tokens per epoch, "
-                f"fewer than --evals-per-epoch {cfg.evals_per_epoch}"
-            )
-        span = cfg.batch_size * cfg.block_size + 1
-        if info.val_tokens < span:
-            raise DataError(
-                f"the val split has {info.val_tokens} tokens, fewer than one evaluation window of "
-                f"batch_size*block_size+1 = {span}"
-            )
+        batches = check_sizes(cfg, info)
         max_steps = cfg.max_steps or cfg.epochs * batches
         eval_interval = batches // cfg.evals_per_epoch
         log.log("dataset_info", titles_count=info.train_titles, epochs=cfg.epochs, batches_per_epoch=batches,
                 tokens_per_epoch=info.train_tokens, vocab_size=info.vocab_size, source=info.source,
                 fingerprint=info.fingerprint, val_titles_count=info.val_titles, val_tokens=info.val_tokens,
                 val_chars=info.val_chars, val_bytes=info.val_bytes, tokenizer_roundtrip=info.tokenizer_roundtrip)
+        if saved is not None:
+            checkpoint.check_resumable(saved, cfg.as_dict(), info.fingerprint, checkpoint_dir / checkpoint.CHECKPOINT)
 
         model_cfg = ModelConfig(vocab_size=info.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
                                 n_head=cfg.n_head, d_model=cfg.d_model, dropout=cfg.dropout,
@@ -234,17 +283,40 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         log.log("optimizer_info", recipe=cfg.variant.opt, lr_scaling=cfg.lr_scaling, grad_accum=cfg.grad_accum,
                 **recipe)
         opt, scheduler = build_optimizer(cfg.variant.opt, model, max_steps, **recipe)
+        state = Progress()
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            state = Progress.from_dict(saved["state"])
+            checkpoint.set_rng_state(saved["rng"])  # last: building the model drew from the generators
+            log.log("resumed", step=state.step, max_steps=max_steps, checkpoint=str(checkpoint_dir))
         # Kept on the device once: each step then slices a view instead of copying a batch over.
         train_ids, val_ids = corpus.train_ids.to(device), corpus.val_ids.to(device)
-
         autocast = autocast_for(cfg.precision, device)
+        tokenizer_json = corpus.tokenizer_path.read_text(encoding="utf-8")
+        code = checkpoint.code_version()
+
+        def save(kind: str, path: Path, **extra: Any) -> None:
+            payload = {"format": checkpoint.FORMAT, "kind": kind, "config": cfg.as_dict(),
+                       "model_config": checkpoint.model_config_dict(model_cfg), "model": model.state_dict(),
+                       "tokenizer": tokenizer_json, "code": code, "fingerprint": info.fingerprint, **extra}
+            checkpoint.save_atomic(payload, path)
 
         def validate(step: int) -> Evaluation:
             ev = evaluate(model, val_ids, info.val_chars, cfg.block_size, cfg.batch_size, autocast, info.val_bytes)
-            curve.append((step, ev.loss))
-            log.log("validation_step", step=step, max_steps=max_steps, loss=ev.loss, elapsed_time=time.time() - t0,
+            state.curve.append((step, ev.loss))
+            state.last = dataclasses.asdict(ev)
+            log.log("validation_step", step=step, max_steps=max_steps, loss=ev.loss, elapsed_time=elapsed(),
                     loss_per_token=ev.loss_per_token, coverage=ev.coverage, loss_full=ev.loss_full, bpb=ev.bpb,
                     tokenizer_roundtrip=info.tokenizer_roundtrip)
+            if checkpoint_dir is not None:
+                if math.isfinite(ev.loss) and ev.loss < state.best_val_loss:
+                    save("best", checkpoint_dir / checkpoint.BEST, step=step, val_loss=ev.loss)
+                state.best_val_loss = min(state.best_val_loss, ev.loss) if math.isfinite(ev.loss) else state.best_val_loss
+                state.elapsed = elapsed()
+                save("resume", checkpoint_dir / checkpoint.CHECKPOINT, optimizer=opt.state_dict(),
+                     scheduler=scheduler.state_dict(), state=state.as_dict(), rng=checkpoint.rng_state())
             if on_validation is not None:
                 on_validation(step, ev.loss)
             if progress:
@@ -252,23 +324,22 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
                           f"{ev.bpb:.4f} bits/byte)")
             return ev
 
-        curve: list[tuple[int, float]] = []
-        status, ptr, step, last = "ok", 0, 0, None
-        train_time = 0.0
+        status = "ok"
         tokens_per_step = cfg.batch_size * cfg.block_size
-        bar = tqdm(total=max_steps, desc=str(cfg.variant), position=progress_position, leave=progress_position is None,
-                   dynamic_ncols=True, disable=not progress)
-        t0 = time.time()
+        bar = tqdm(total=max_steps, initial=state.step, desc=str(cfg.variant), position=progress_position,
+                   leave=progress_position is None, dynamic_ncols=True, disable=not progress)
+        t0, base_elapsed = time.time(), state.elapsed
+        elapsed = lambda: base_elapsed + time.time() - t0  # noqa: E731
         model.train()
-        while step < max_steps:
-            step += 1
+        while state.step < max_steps:
+            state.step += 1
+            step = state.step
             t_step = time.perf_counter()
-            x, y, ptr = get_batch(train_ids, ptr, cfg.block_size, cfg.batch_size)
+            x, y, state.ptr = get_batch(train_ids, state.ptr, cfg.block_size, cfg.batch_size)
             lr = opt.param_groups[0]["lr"]  # the lr this step uses (the scheduler moves it after the step)
             loss_value = train_step(model, opt, scheduler, x, y, autocast, cfg.grad_accum)
-            train_time += time.perf_counter() - t_step
-            log.log("training_step", step=step, max_steps=max_steps, loss=loss_value, elapsed_time=time.time() - t0,
-                    lr=lr)
+            state.train_time += time.perf_counter() - t_step
+            log.log("training_step", step=step, max_steps=max_steps, loss=loss_value, elapsed_time=elapsed(), lr=lr)
             bar.update(1)
             if step % 10 == 0 or step == max_steps:
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
@@ -277,24 +348,26 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
                 log.log("diverged", step=step, max_steps=max_steps, loss=loss_value)
                 break
             if step == 1 or step % eval_interval == 0 or step == max_steps:
-                last = validate(step)
+                validate(step)
         bar.close()
-        wall = time.time() - t0
+        wall = base_elapsed + time.time() - t0
+        last = Evaluation(**state.last) if state.last else None
         if last is None or not math.isfinite(last.loss):
             last = last or Evaluation(float("nan"), float("nan"), float("nan"))
             status = "diverged"
-        finite = [loss for _, loss in curve if math.isfinite(loss)]
+        finite = [loss for _, loss in state.curve if math.isfinite(loss)]
         result = RunResult(
             status=status, val_loss=last.loss, best_val_loss=min(finite) if finite else float("nan"),
             val_loss_per_token=last.loss_per_token, val_coverage=last.coverage, val_loss_full=last.loss_full,
-            val_bpb=last.bpb, params=params, steps=step,
-            max_steps=max_steps, tokens_per_s=step * tokens_per_step / train_time if train_time else 0.0,
-            wall_s=wall, data=info.source, fingerprint=info.fingerprint, curve=curve,
-            flops_per_token=flops_per_token, device=str(device), tokenizer_roundtrip=info.tokenizer_roundtrip, **recipe,
+            val_bpb=last.bpb, params=params, steps=state.step, max_steps=max_steps,
+            tokens_per_s=state.step * tokens_per_step / state.train_time if state.train_time else 0.0,
+            wall_s=wall, data=info.source, fingerprint=info.fingerprint, curve=state.curve,
+            flops_per_token=flops_per_token, device=str(device), tokenizer_roundtrip=info.tokenizer_roundtrip,
+            resumed_from=state.resumed_from, **recipe,
         )
         log.log("run_finished", status=status, val_loss=result.val_loss, val_loss_full=result.val_loss_full,
                 val_bpb=result.val_bpb, tokenizer_roundtrip=info.tokenizer_roundtrip, best_val_loss=result.best_val_loss,
-                steps=step, max_steps=max_steps, tokens_per_s=result.tokens_per_s, wall_s=wall)
+                steps=state.step, max_steps=max_steps, tokens_per_s=result.tokens_per_s, wall_s=wall)
         return result
 
 
@@ -309,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", help="baseline, or e.g. norm=rmsnorm,pos=rope,init=kaiming,opt=adamw")
     add_train_arguments(parser)
     parser.add_argument("--log-file", help="JSONL log (default logs/mainrun.log)", default="logs/mainrun.log")
+    parser.add_argument("--checkpoint-dir", help="write DIR/checkpoint.pt at every evaluation and DIR/best.pt at "
+                                                 "the lowest validation loss")
+    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir's checkpoint.pt")
     args = parser.parse_args(argv)
     cfg = build_config(args)
     result = train(cfg)

@@ -1,0 +1,141 @@
+"""Checkpoints: all that continuing a run needs (`checkpoint.pt`), and the weights worth keeping (`best.pt`).
+
+    python -m mainrun.train --checkpoint-dir DIR            # writes DIR/checkpoint.pt at every evaluation
+    python -m mainrun.train --checkpoint-dir DIR --resume   # continues from it
+
+`checkpoint.pt` holds the model, optimizer and scheduler states, the step, the data pointer, the
+random states (torch CPU and CUDA, Python, NumPy), the curve so far, the config, the tokenizer and
+the code version: resuming on CPU gives the uninterrupted run's losses. `best.pt` holds the weights
+at the lowest validation loss with the tokenizer and config needed to use them (`mainrun.sample`).
+Both are written to a temporary name and renamed, so a kill mid-write leaves the previous file.
+Everything is stored as tensors, numbers, strings, lists and dicts, so `torch.load(weights_only=True)`
+reads it: loading a checkpoint never runs code from the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import random
+import uuid
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, MainrunError
+
+FORMAT = "mainrun-checkpoint/1"
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+# TrainConfig fields that say where and how a run executes, not what it computes: a resumed run
+# may change them (another device, thread count, path to the same data).
+EXECUTION_FIELDS = ("device", "threads", "log_file", "cache_dir", "data", "checkpoint_dir", "resume")
+
+
+class CheckpointError(MainrunError):
+    """A file that is missing, unreadable, or not a checkpoint of this program."""
+
+
+def source_hash(*modules: ModuleType) -> str:
+    """A hash of the Python source files of these packages or modules (path and content), so a
+    result can name the code that made it; the package version alone misses uncommitted edits."""
+    digest = hashlib.sha256()
+    for module in modules:
+        root = Path(module.__file__).parent if module.__file__.endswith("__init__.py") else Path(module.__file__)
+        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+        for path in files:
+            digest.update(str(path.relative_to(root.parent)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("mainrun-ablations")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def code_version(*extra: ModuleType) -> dict[str, str]:
+    import mainrun
+
+    return {"package": package_version(), "source": source_hash(mainrun, *extra)}
+
+
+def rng_state() -> dict[str, Any]:
+    state = np.random.get_state(legacy=False)
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+        "numpy": {"bit_generator": state["bit_generator"], "key": torch.from_numpy(state["state"]["key"].astype(np.int64)),
+                  "pos": state["state"]["pos"], "has_gauss": state["has_gauss"], "gauss": state["gauss"]},
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy = state["numpy"]
+    np.random.set_state({"bit_generator": numpy["bit_generator"],
+                         "state": {"key": numpy["key"].numpy().astype(np.uint32), "pos": numpy["pos"]},
+                         "has_gauss": numpy["has_gauss"], "gauss": numpy["gauss"]})
+
+
+def save_atomic(payload: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        torch.save(payload, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path, kind: str | None = None) -> dict[str, Any]:
+    """Read a checkpoint (`kind` "resume" or "best", or either); a missing or foreign file is a
+    CheckpointError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path} is not a mainrun checkpoint ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a mainrun checkpoint (no '{FORMAT}' marker)")
+    if kind is not None and payload.get("kind") != kind:
+        raise CheckpointError(f"{path} is a '{payload.get('kind')}' checkpoint, not a '{kind}' one")
+    return payload
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The fields, execution settings aside, in which a run's config differs from its checkpoint's."""
+    return [f"{name} {saved.get(name)!r} -> {current.get(name)!r}" for name in sorted(set(saved) | set(current))
+            if name not in EXECUTION_FIELDS and saved.get(name) != current.get(name)]
+
+
+def check_resumable(payload: dict[str, Any], config: dict[str, Any], fingerprint: str, path: Path) -> None:
+    differences = config_differences(payload["config"], config)
+    if differences:
+        raise ConfigError(f"cannot resume from {path}: the config differs ({'; '.join(differences)}); "
+                          "start a new --checkpoint-dir")
+    if payload.get("fingerprint") != fingerprint:
+        raise ConfigError(f"cannot resume from {path}: it trained on data {payload.get('fingerprint')}, "
+                          f"this run reads {fingerprint}")
+
+
+def model_config_dict(model_cfg: Any) -> dict[str, Any]:
+    fields = dataclasses.asdict(model_cfg)
+    fields["variant"] = str(model_cfg.variant)
+    return fields
