@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from mainrun import checkpoint
 from mainrun.cli import load_plugins
 from mainrun.components import FAMILIES
 from mainrun.config import TrainConfig, Variant
@@ -22,7 +23,7 @@ from mainrun.hyperparameters import AXIS_HYPERPARAMETERS, flag_name, format_valu
 from mainrun.train import RunResult, train
 
 from .axes import Point
-from .store import ResultsDir
+from .store import DONE_STATUSES, ResultsDir
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Cell:
     plugins: tuple[str, ...]  # a fresh worker process must import these before it can build the model
     source: str  # the resolved data source, for records of cells that fail before train() reports it
     fingerprint: str
+    code: str = ""  # the source hash of the code that trains it (run.json's)
 
     @property
     def variant(self) -> Variant:
@@ -76,6 +78,7 @@ def result_record(cell: Cell, result: RunResult) -> dict[str, Any]:
         val_loss=result.val_loss, best_val_loss=result.best_val_loss, val_loss_per_token=result.val_loss_per_token,
         val_coverage=result.val_coverage, val_loss_full=result.val_loss_full, val_bpb=result.val_bpb,
         tokenizer_roundtrip=result.tokenizer_roundtrip, tokenizer_lossless=result.tokenizer_roundtrip != "lossy",
+        resumed_from=result.resumed_from,
         params=result.params, steps=result.steps, max_steps=result.max_steps,
         tokens_per_s=result.tokens_per_s, wall_s=result.wall_s, data=result.data, fingerprint=result.fingerprint,
         device=result.device, flops_per_token=result.flops_per_token, lr=result.lr, weight_decay=result.weight_decay,
@@ -107,9 +110,12 @@ def run_cell(cell: Cell, results_root: str, progress_position: int | None = None
 
     `progress_position` is the row of this cell's tqdm bar; None shows no bar."""
     store = ResultsDir(results_root)
-    store.cell_dir(cell.key).mkdir(parents=True, exist_ok=True)
+    folder = store.cell_dir(cell.key)
+    folder.mkdir(parents=True, exist_ok=True)
     log_file = store.partial_log(cell.key)
-    cfg = dataclasses.replace(cell.config, log_file=str(log_file))
+    # A cell killed mid-run left a checkpoint from its last evaluation: continue from it.
+    resume = store.usable_checkpoint(cell.key)
+    cfg = dataclasses.replace(cell.config, log_file=str(log_file), checkpoint_dir=str(folder), resume=resume)
     start = time.time()
     try:
         load_plugins(list(cell.plugins))
@@ -124,5 +130,9 @@ def run_cell(cell: Cell, results_root: str, progress_position: int | None = None
     else:
         record, curve = result_record(cell, result), result.curve
     record["threads"] = torch.get_num_threads()  # as train() set it; tokens/s depends on it
+    record["code"] = cell.code
     store.write_cell(cell.key, record, curve)
+    if record["status"] in DONE_STATUSES:
+        # Finished: best.pt stays (the weights worth keeping); the optimizer state is not worth its disk.
+        (folder / checkpoint.CHECKPOINT).unlink(missing_ok=True)
     return record

@@ -251,6 +251,15 @@ def resolution_lines(effects: list[Effect], options: ReportOptions) -> list[str]
     return lines
 
 
+def code_note(run: dict[str, Any], rows: list[Row]) -> list[str]:
+    """Say so when the cells of this table come from more than one version of the code."""
+    hashes = sorted({r.get("code") or "unrecorded" for row in rows for r in row.records})
+    if len(hashes) <= 1 and not run.get("code_changes"):
+        return []
+    return [f"**Mixed code**: these cells come from {count(len(hashes), 'version')} of the code (source hashes "
+            f"{', '.join(hashes)}), added with --allow-code-change; compare them knowing that.", ""]
+
+
 def header_lines(run: dict[str, Any], rows: list[Row], done: int, cells: int, seeds: list[int],
                  title_extra: str = "") -> list[str]:
     return [
@@ -268,6 +277,7 @@ def header_lines(run: dict[str, Any], rows: list[Row], done: int, cells: int, se
         "the metric scores. A seed sets the data split, the tokenizer, the initial weights and dropout, as in the "
         "reference.",
         "",
+        *code_note(run, rows),
     ]
 
 

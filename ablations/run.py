@@ -17,12 +17,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from mainrun import data
-from mainrun.cli import OneLineArgumentParser, add_train_arguments, load_plugins, run_cli, train_overrides
+from mainrun import checkpoint, data
+from mainrun.cli import (OneLineArgumentParser, add_train_arguments, ensure_writable, load_plugins, run_cli,
+                         train_overrides)
 from mainrun.config import TrainConfig
 from mainrun.data import sources
 from mainrun.errors import ConfigError
@@ -95,6 +97,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, out_help: str) -> None
                      help="GPUs per submitit job (default 1 if this machine has CUDA, else 0)")
     run.add_argument("--timeout-min", type=int, default=DEFAULT_TIMEOUT_MIN,
                      help=f"submitit job time limit in minutes (default {DEFAULT_TIMEOUT_MIN})")
+    run.add_argument("--allow-code-change", action="store_true",
+                     help="add to a results folder made by other code (recorded in run.json; the report says so)")
     add_report_arguments(parser)
     add_train_arguments(parser, seed=False)
 
@@ -179,6 +183,7 @@ class Session:
     base: TrainConfig
     source: sources.Source
     command: str
+    code: dict[str, str]  # the package version and the hash of the code that trains (plugins included)
 
     def cells(self, points: list[Point], seeds: list[int]) -> list[Cell]:
         cells = [Cell(point, dataclasses.replace(point.apply(self.base), seed=s), tuple(self.args.plugin),
@@ -198,7 +203,26 @@ def start_session(args: argparse.Namespace, command: str) -> Session:
     base = TrainConfig.from_scale(scale, **train_overrides(args))
     source = sources.resolve(base.data)
     base.data = data_spec(source, base.data)
-    return Session(args, where, base, source, command)
+    import ablations
+
+    code = checkpoint.code_version(ablations, *(sys.modules[name] for name in args.plugin))
+    return Session(args, where, base, source, command, code)
+
+
+def check_code(previous: dict[str, Any] | None, code: dict[str, str], store: ResultsDir, allowed: bool,
+               out: Path) -> list[dict[str, Any]]:
+    """Refuse to add cells to a folder whose finished cells other code made, unless allowed; then the
+    change is recorded in run.json (and each record names its code), so no table mixes them silently."""
+    changes = list(previous.get("code_changes", [])) if previous else []
+    if previous is None:
+        return changes
+    before = (previous.get("code") or {}).get("source", "unknown (made before code hashes were recorded)")
+    if before == code["source"]:
+        return changes
+    if not allowed:
+        raise ConfigError(f"{out} holds cells made by other code (source hash {before}; this code {code['source']}); "
+                          "pass another --out, or --allow-code-change to add to it anyway")
+    return [*changes, {"from": before, "to": code["source"], "at": time.strftime("%Y-%m-%dT%H:%M:%S")}]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = grid.name if grid.name != "axes" else "axes-" + hashlib.sha256(
         json.dumps(grid.describe(), sort_keys=True).encode()).hexdigest()[:6]
     out = Path(args.out) if args.out else Path("runs") / f"{folder}-{digest}"
+    ensure_writable(out, "--out", directory=True)
     failed = run_grid(session, grid, seeds, out, digest, tune)
     if failed is None:
         return 130
@@ -235,6 +260,8 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
         if previous is not None and previous["config_hash"] != digest:
             raise ConfigError(f"{out} holds results of another configuration (config hash {previous['config_hash']}, "
                               f"this run {digest}); pass another --out")
+        code_changes = check_code(previous, session.code, store, args.allow_code_change, out)
+        first = [dataclasses.replace(cell, code=session.code["source"]) for cell in first]
         todo = [cell for cell in first if not store.is_done(cell.key)]
         where.size(args.workers, args.threads, len(todo))
         store.write_run({
@@ -245,6 +272,7 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
             "device": where.device, "backend": where.backend, "workers": where.workers, "threads": where.threads,
             "config": {k: v for k, v in session.base.as_dict().items() if k not in ("variant", "seed")},
             "config_hash": digest, "command": session.command, "torch": torch.__version__,
+            "code": session.code, "code_changes": code_changes,
             **({"tune": tune.describe()} if tune else {}),
         })
         threads = count(where.threads, "thread") if where.threads else "default threads"
@@ -263,7 +291,8 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
             return None
         if tune:
             chosen = tune.choose(store, grid.points)
-            second = session.cells(tune.evaluation_points(grid.points, chosen), tune.eval_seeds)
+            second = [dataclasses.replace(cell, code=session.code["source"])
+                      for cell in session.cells(tune.evaluation_points(grid.points, chosen), tune.eval_seeds)]
             print(f"tuned {tune.axis_label}: " + "; ".join(f"{swap_label(p, grid.references)} -> "
                                                           f"{level_text(v)}" for p, v in chosen.items()), flush=True)
             more = execute(session, second, store)
@@ -310,6 +339,8 @@ def run_cells(backend: Local | Submitit, cells: list[Cell], store: ResultsDir) -
             bar.update(1)
             eta = (time.time() - start) / done * (len(cells) - done)
             loss = f", val loss {outcome['val_loss']:.4f}" if outcome["val_loss"] is not None else ""
+            if outcome.get("resumed_from"):
+                loss += f" (resumed from its checkpoint at step {outcome['resumed_from']})"
             error = f": {outcome['error'].splitlines()[0]}" if outcome["error"] else ""
             tqdm.write(f"[{done}/{len(cells)}] {cell.key}: {outcome['status']}{loss}{error} "
                        f"(eta {tqdm.format_interval(eta)})", file=sys.stderr)

@@ -19,10 +19,12 @@ import fcntl
 import json
 import math
 import os
+import sys
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
+from mainrun import checkpoint
 from mainrun.errors import MainrunError
 
 # A failed cell (an exception) is retried by the next run; ok and diverged are results to keep.
@@ -31,6 +33,20 @@ DONE_STATUSES = ("ok", "diverged")
 
 class ResultsInUse(MainrunError):
     """Another runner holds the folder's lock."""
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged file next to itself (`record.json` -> `record.json.damaged-1`): kept for whoever
+    wants to look, out of the way of the run that replaces it."""
+    n = 1
+    while (aside := path.with_name(f"{path.name}.damaged-{n}")).exists():
+        n += 1
+    os.replace(path, aside)
+    return aside
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -99,27 +115,77 @@ class ResultsDir:
     def read_run(self) -> dict[str, Any] | None:
         if not self.run_file.exists():
             return None
-        return json.loads(self.run_file.read_text(encoding="utf-8"))
+        try:
+            run = json.loads(self.run_file.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as exc:
+            raise MainrunError(f"{self.run_file} cannot be read ({type(exc).__name__}); it describes the whole "
+                               "folder, so nothing can be trusted to resume here: pass another --out") from None
+        return run
 
     def write_run(self, run: dict[str, Any]) -> None:
         write_atomic(self.run_file, to_json(run))
 
-    def read_record(self, key: str) -> dict[str, Any] | None:
+    def read_record(self, key: str, heal: bool = False) -> dict[str, Any] | None:
+        """The cell's record, or None when it has none or it cannot be read. `heal` (the runner, which
+        holds the lock) moves an unreadable record aside so that the cell trains again; without it
+        (the report) the cell is only left out. Either way a warning names it."""
         path = self.cell_dir(key) / "record.json"
         if not path.exists():
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(record, dict) or "status" not in record:
+                raise ValueError("not a cell record")
+        except (ValueError, OSError) as exc:
+            self._damaged(key, path, exc, heal)
+            return None
+        return record
 
     def is_done(self, key: str) -> bool:
-        record = self.read_record(key)
-        return record is not None and record["status"] in DONE_STATUSES
+        """A cell is finished when its record says ok or diverged and its curve can be read; an
+        unreadable record or curve is moved aside and the cell trains again."""
+        record = self.read_record(key, heal=True)
+        if record is None or record["status"] not in DONE_STATUSES:
+            return False
+        if self.read_curve(key, heal=True) is None:
+            aside = set_aside(self.cell_dir(key) / "record.json")
+            warn(f"cell {key}: its record moved to {aside.name} with the curve; the cell trains again")
+            return False
+        return True
 
-    def read_curve(self, key: str) -> list[tuple[int, float]]:
+    def read_curve(self, key: str, heal: bool = False) -> list[tuple[int, float]] | None:
+        """[(step, val_loss)], [] when there is none, None when it cannot be read."""
         path = self.cell_dir(key) / "curve.json"
         if not path.exists():
             return []
-        return [(step, float("nan") if loss is None else loss)
-                for step, loss in json.loads(path.read_text(encoding="utf-8"))]
+        try:
+            return [(int(step), float("nan") if loss is None else float(loss))
+                    for step, loss in json.loads(path.read_text(encoding="utf-8"))]
+        except (ValueError, TypeError, OSError) as exc:
+            self._damaged(key, path, exc, heal)
+            return None
+
+    def _damaged(self, key: str, path: Path, exc: Exception, heal: bool) -> None:
+        if heal:
+            aside = set_aside(path)
+            warn(f"cell {key}: {path.name} cannot be read ({type(exc).__name__}); moved to {aside.name}, "
+                 "the cell trains again")
+        else:
+            warn(f"cell {key}: {path.name} cannot be read ({type(exc).__name__}); left out of this report")
+
+    def usable_checkpoint(self, key: str) -> bool:
+        """Whether the cell has a checkpoint to resume from; one that cannot be read is moved aside
+        (kept, never deleted) with a warning, and the cell starts over."""
+        path = self.cell_dir(key) / checkpoint.CHECKPOINT
+        if not path.exists():
+            return False
+        try:
+            checkpoint.load(path, kind="resume")
+        except checkpoint.CheckpointError as exc:
+            aside = set_aside(path)
+            warn(f"{exc}; moved to {aside.name}, the cell starts over")
+            return False
+        return True
 
     def partial_log(self, key: str) -> Path:
         return self.cell_dir(key) / "log.jsonl.partial"

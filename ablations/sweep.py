@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mainrun.cli import OneLineArgumentParser, run_cli, train_overrides
+from mainrun.cli import OneLineArgumentParser, ensure_writable, run_cli, train_overrides
 from mainrun.components import FAMILIES
 from mainrun.components.optimizers import resolved_hyperparameters
 from mainrun.config import TrainConfig, Variant
@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     identity = json.dumps({"variant": str(variant), "stages": args.stage, "seeds": seeds,
                            "config": config_hash(base, session.source.fingerprint)}, sort_keys=True)
     out = Path(args.out) if args.out else Path("runs") / f"sweep-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
+    ensure_writable(out, "--out", directory=True)
     start = {axis: current_value(base, axis) for axis, _ in stages_spec}
     for axis, levels in stages_spec:  # every value of every stage valid now, not after hours of earlier stages
         for level in levels:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import os
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from .config import ATTENTIONS, LR_SCALINGS, PRECISIONS, TrainConfig
@@ -65,3 +67,21 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainConfig fields the user gave on the command line (besides the variant)."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     return {k: v for k, v in vars(args).items() if k in fields and k not in ("variant", "scale") and v is not None}
+
+
+def ensure_writable(path: str | Path, what: str, directory: bool = False) -> None:
+    """Fail now, in one line, if an output cannot be written: not after hours of training.
+    Creates the folder (or the file's folder) as writing would."""
+    path = Path(path)
+    folder = path if directory else path.parent
+    if not directory and path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder, not a file")
+    if directory and path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be created: {exc.strerror}") from None
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK) or (target.is_dir() and not os.access(target, os.X_OK)):
+        raise ConfigError(f"{what} {path} is not writable")

@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint, data
-from .cli import OneLineArgumentParser, add_train_arguments, load_plugins, run_cli, train_overrides
+from .cli import OneLineArgumentParser, add_train_arguments, ensure_writable, load_plugins, run_cli, train_overrides
 from .components.optimizers import build_optimizer
 from .config import TrainConfig, Variant
 from .errors import ConfigError, DataError
@@ -387,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir's checkpoint.pt")
     args = parser.parse_args(argv)
     cfg = build_config(args)
+    ensure_writable(cfg.log_file, "--log-file")
+    if cfg.checkpoint_dir:
+        ensure_writable(cfg.checkpoint_dir, "--checkpoint-dir", directory=True)
     result = train(cfg)
     print(f"{cfg.variant}  status={result.status}  val_loss={result.val_loss:.6f}  "
           f"val_loss_full={result.val_loss_full:.6f}  bpb={result.val_bpb:.4f}  "

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -96,14 +97,25 @@ def prepare(data: str, num_titles: int, val_frac: float, seed: int, vocab_size: 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     root = cache_root(cache_dir) / "corpus"
     entry = root / digest
-    if not (entry / "meta.json").exists():
-        root.mkdir(parents=True, exist_ok=True)
-        # Parallel runs of one grid would otherwise all train the same tokenizer.
-        with open(root / f"{digest}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (entry / "meta.json").exists():
-                _build(source, key, entry, num_titles, val_frac, seed, vocab_size)
-    return _load(entry)
+    for attempt in range(2):
+        if not (entry / "meta.json").exists():
+            root.mkdir(parents=True, exist_ok=True)
+            # Parallel runs of one grid would otherwise all train the same tokenizer.
+            with open(root / f"{digest}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not (entry / "meta.json").exists():
+                    _build(source, key, entry, num_titles, val_frac, seed, vocab_size)
+        try:
+            return _load(entry)
+        except Exception as exc:  # a damaged cache entry is derived data: rebuild it
+            if attempt:
+                raise
+            print(f"warning: tokenizer cache entry {entry} cannot be read ({type(exc).__name__}); rebuilding it",
+                  file=sys.stderr, flush=True)
+            with open(root / f"{digest}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                shutil.rmtree(entry, ignore_errors=True)
+    raise AssertionError("unreachable")
 
 
 def _build(source: sources.Source, key: dict, entry: Path, num_titles: int, val_frac: float, seed: int, vocab_size: int) -> None:
@@ -139,5 +151,7 @@ def _build(source: sources.Source, key: dict, entry: Path, num_titles: int, val_
 
 def _load(entry: Path) -> Corpus:
     meta = json.loads((entry / "meta.json").read_text())
-    ids = torch.load(entry / "ids.pt")
-    return Corpus(CorpusInfo(**meta["info"]), ids["train"], ids["val"], entry / "tokenizer.json")
+    ids = torch.load(entry / "ids.pt", weights_only=True)
+    tokenizer_path = entry / "tokenizer.json"
+    tokenizers.Tokenizer.from_file(str(tokenizer_path))  # read now: a damaged file must fail here, not mid-run
+    return Corpus(CorpusInfo(**meta["info"]), ids["train"], ids["val"], tokenizer_path)
