@@ -395,6 +395,19 @@ def plotting_available(plot: bool | None) -> tuple[bool, str]:
     return True, ""
 
 
+def best_against_reference(root: Path, rows: list[Row], seeds: list[int],
+                           references: dict[str, Level]) -> list[tuple[str, str]]:
+    """The validation curves of the reference (the baseline) and the best variant, on their own."""
+    from . import plots as plotting
+
+    reference = next((row for row in rows if row.is_reference and row.ok), None)
+    best = next((row for row in rows if row.ok), None)
+    if reference is None or best is None or best is reference:
+        return []
+    plotting.plot_curves(root, [reference.point, best.point], seeds, root / "curves_best.png", references)
+    return [("curves_best.png", f"Validation curves: {reference_label(rows)} against the best variant")]
+
+
 def write_report(root: str | Path, plot: bool | None = None, options: ReportOptions = ReportOptions()) -> str:
     """Write results.md/.csv/.json (and plots) into the folder; return the markdown."""
     root = Path(root)
@@ -414,8 +427,13 @@ def write_report(root: str | Path, plot: bool | None = None, options: ReportOpti
         from . import plots as plotting
 
         plots = plotting.write_all(root, run, points, seeds, records, effects or [], references, options.margin)
+        plots[1:1] = best_against_reference(root, rows, seeds, references)
         plots += plotting.grid_sensitivity(root, run, points, seeds, references, metric, METRICS[metric])
     text = markdown(run, rows, effects, plots, plot_note, options, metric_note)
+    if make_plots:
+        from .pdf import write_pdf
+
+        write_pdf(root, run, rows, effects, variant_table(rows), plots, metric, options.margin, references)
     write_atomic(root / "results.json", to_json(records))
     write_atomic(root / "results.csv", csv_text(rows))
     write_atomic(root / "results.md", text)

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import platform
 import shlex
 import shutil
 import sys
@@ -97,6 +98,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, out_help: str) -> None
                      help="GPUs per submitit job (default 1 if this machine has CUDA, else 0)")
     run.add_argument("--timeout-min", type=int, default=DEFAULT_TIMEOUT_MIN,
                      help=f"submitit job time limit in minutes (default {DEFAULT_TIMEOUT_MIN})")
+    out.add_argument("--tensorboard", action="store_true",
+                     help="write each cell's train loss, validation metrics, lr and tokens/s as TensorBoard events "
+                          "under OUT/tensorboard/<cell> (needs the tensorboard extra)")
     run.add_argument("--allow-code-change", action="store_true",
                      help="add to a results folder made by other code (recorded in run.json; the report says so)")
     add_report_arguments(parser)
@@ -119,7 +123,7 @@ def config_hash(cfg: TrainConfig, fingerprint: str, axes: list[str] = ()) -> str
     (device, threads, paths) are left out, so the same experiment resumes wherever it runs."""
     fields = cfg.as_dict()
     for name in ("variant", "seed", "data", "device", "threads", "log_file", "cache_dir", "checkpoint_dir", "resume",
-                 *axes):
+                 "tensorboard_dir", *axes):
         fields.pop(name, None)
     fields["data_fingerprint"] = fingerprint
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
@@ -261,7 +265,7 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
             raise ConfigError(f"{out} holds results of another configuration (config hash {previous['config_hash']}, "
                               f"this run {digest}); pass another --out")
         code_changes = check_code(previous, session.code, store, args.allow_code_change, out)
-        first = [dataclasses.replace(cell, code=session.code["source"]) for cell in first]
+        first = with_outputs(session, first, out)
         todo = [cell for cell in first if not store.is_done(cell.key)]
         where.size(args.workers, args.threads, len(todo))
         store.write_run({
@@ -273,6 +277,7 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
             "config": {k: v for k, v in session.base.as_dict().items() if k not in ("variant", "seed")},
             "config_hash": digest, "command": session.command, "torch": torch.__version__,
             "code": session.code, "code_changes": code_changes,
+            "machine": f"{platform.platform()}, {os.cpu_count()} logical cores, {where.device}",
             **({"tune": tune.describe()} if tune else {}),
         })
         threads = count(where.threads, "thread") if where.threads else "default threads"
@@ -291,8 +296,8 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
             return None
         if tune:
             chosen = tune.choose(store, grid.points)
-            second = [dataclasses.replace(cell, code=session.code["source"])
-                      for cell in session.cells(tune.evaluation_points(grid.points, chosen), tune.eval_seeds)]
+            second = with_outputs(session, session.cells(tune.evaluation_points(grid.points, chosen), tune.eval_seeds),
+                                  out)
             print(f"tuned {tune.axis_label}: " + "; ".join(f"{swap_label(p, grid.references)} -> "
                                                           f"{level_text(v)}" for p, v in chosen.items()), flush=True)
             more = execute(session, second, store)
@@ -303,6 +308,15 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
         if echo:
             print(text, end="", flush=True)
     return failed
+
+
+def with_outputs(session: Session, cells: list[Cell], out: Path) -> list[Cell]:
+    """Each cell names the code that trains it and, with --tensorboard, its event folder."""
+    def outputs(cell: Cell) -> Cell:
+        board = str(out / "tensorboard" / cell.key) if session.args.tensorboard else None
+        return dataclasses.replace(cell, code=session.code["source"],
+                                   config=dataclasses.replace(cell.config, tensorboard_dir=board))
+    return [outputs(cell) for cell in cells]
 
 
 def execute(session: Session, cells: list[Cell], store: ResultsDir) -> int | None:

@@ -90,6 +90,11 @@ def write_tuned_report(root: Path, run: dict[str, Any], points: list[Point], ref
         plots.append((name, f"Tuning: {METRICS[tune_metric]} against {label}, chosen values marked"))
     out += failures_and_plots(rows, plots, plot_note)
     text = "\n".join(out) + "\n"
+    if make_plots:
+        from .pdf import write_pdf
+
+        write_pdf(root, {**run, "seeds": eval_seeds}, rows, tuned_effects, variant_table(rows, notes), plots, metric,
+                  options.margin, references)
     write_atomic(root / "results.json", to_json(tuning_records + tuned_records + default_records))
     write_atomic(root / "results.csv", csv_text(rows))
     write_atomic(root / "results.md", text)

@@ -33,7 +33,7 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 # TrainConfig fields that say where and how a run executes, not what it computes: a resumed run
 # may change them (another device, thread count, path to the same data).
-EXECUTION_FIELDS = ("device", "threads", "log_file", "cache_dir", "data", "checkpoint_dir", "resume")
+EXECUTION_FIELDS = ("device", "threads", "log_file", "cache_dir", "data", "checkpoint_dir", "resume", "tensorboard_dir")
 
 
 class CheckpointError(MainrunError):

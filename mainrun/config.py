@@ -147,6 +147,7 @@ class TrainConfig:
     cache_dir: str | None = None
     checkpoint_dir: str | None = None  # write DIR/checkpoint.pt at every evaluation, DIR/best.pt at the best
     resume: bool = False  # continue from DIR/checkpoint.pt
+    tensorboard_dir: str | None = None  # TensorBoard event files: train loss, lr, validation metrics, tokens/s
 
     @classmethod
     def from_scale(cls, scale: str, **overrides: Any) -> "TrainConfig":

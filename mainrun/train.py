@@ -221,6 +221,19 @@ def prepare_process(cfg: TrainConfig) -> torch.device:
     return device
 
 
+def tensorboard_writer(folder: str | None, resumed_step: int) -> Any:
+    """A TensorBoard SummaryWriter for the folder, or None. A resumed run purges what the killed run
+    wrote after its checkpoint, so no step appears twice."""
+    if folder is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install 'mainrun-ablations[tensorboard]'") \
+            from None
+    return SummaryWriter(folder, purge_step=resumed_step + 1 if resumed_step else None)
+
+
 def check_sizes(cfg: TrainConfig, info: data.CorpusInfo) -> int:
     """Batches per epoch, after checking that the splits fit the batch and evaluation shapes."""
     batches = batches_per_epoch(info.train_tokens, cfg.block_size, cfg.batch_size)
@@ -294,6 +307,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         # Kept on the device once: each step then slices a view instead of copying a batch over.
         train_ids, val_ids = corpus.train_ids.to(device), corpus.val_ids.to(device)
         autocast = autocast_for(cfg.precision, device)
+        board = tensorboard_writer(cfg.tensorboard_dir, state.step)
         tokenizer_json = corpus.tokenizer_path.read_text(encoding="utf-8")
         code = checkpoint.code_version()
 
@@ -317,6 +331,9 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
                 state.elapsed = elapsed()
                 save("resume", checkpoint_dir / checkpoint.CHECKPOINT, optimizer=opt.state_dict(),
                      scheduler=scheduler.state_dict(), state=state.as_dict(), rng=checkpoint.rng_state())
+            if board is not None:
+                for name, value in (("loss", ev.loss), ("loss_full", ev.loss_full), ("bpb", ev.bpb)):
+                    board.add_scalar(f"val/{name}", value, step)
             if on_validation is not None:
                 on_validation(step, ev.loss)
             if progress:
@@ -340,6 +357,9 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
             loss_value = train_step(model, opt, scheduler, x, y, autocast, cfg.grad_accum)
             state.train_time += time.perf_counter() - t_step
             log.log("training_step", step=step, max_steps=max_steps, loss=loss_value, elapsed_time=elapsed(), lr=lr)
+            if board is not None:
+                board.add_scalar("train/loss", loss_value, step)
+                board.add_scalar("train/lr", lr, step)
             bar.update(1)
             if step % 10 == 0 or step == max_steps:
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
@@ -365,6 +385,9 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
             flops_per_token=flops_per_token, device=str(device), tokenizer_roundtrip=info.tokenizer_roundtrip,
             resumed_from=state.resumed_from, **recipe,
         )
+        if board is not None:
+            board.add_scalar("speed/tokens_per_s", result.tokens_per_s, state.step)
+            board.close()
         log.log("run_finished", status=status, val_loss=result.val_loss, val_loss_full=result.val_loss_full,
                 val_bpb=result.val_bpb, tokenizer_roundtrip=info.tokenizer_roundtrip, best_val_loss=result.best_val_loss,
                 steps=state.step, max_steps=max_steps, tokens_per_s=result.tokens_per_s, wall_s=wall)
@@ -385,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-dir", help="write DIR/checkpoint.pt at every evaluation and DIR/best.pt at "
                                                  "the lowest validation loss")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir's checkpoint.pt")
+    parser.add_argument("--tensorboard", dest="tensorboard_dir", metavar="DIR",
+                        help="write TensorBoard events (train loss, lr, validation metrics, tokens/s) into DIR")
     args = parser.parse_args(argv)
     cfg = build_config(args)
     ensure_writable(cfg.log_file, "--log-file")

@@ -134,3 +134,41 @@ def test_a_folder_made_by_other_code_is_refused_unless_allowed(tmp_path):
     changes = json.loads(run_file.read_text())["code_changes"]
     assert changes[-1]["from"] == "0123456789ab" and changes[-1]["to"] == ours
     assert "**Mixed code**" in (out / "results.md").read_text()
+
+
+def test_tensorboard_events_hold_every_cells_curves(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "board"
+    result = run("--axes", "opt=sgd,adamw", *TINY, "--tensorboard", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    cells = sorted((out / "tensorboard").iterdir())
+    assert [c.name for c in cells] == sorted(p.name for p in (out / "cells").iterdir())
+    for cell in cells:
+        events = EventAccumulator(str(cell))
+        events.Reload()
+        tags = set(events.Tags()["scalars"])
+        assert {"train/loss", "train/lr", "val/loss", "val/loss_full", "val/bpb", "speed/tokens_per_s"} <= tags
+        record = json.loads((out / "cells" / cell.name / "record.json").read_text())
+        val = events.Scalars("val/loss")
+        assert val[-1].step == record["steps"] and val[-1].value == pytest.approx(record["val_loss"], rel=1e-6)
+        assert len(events.Scalars("train/loss")) == record["steps"]
+
+
+def test_report_pdf_renders_to_pages(tmp_path):
+    import shutil
+
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm not found (Debian's poppler-utils; .ci/run installs it)")
+    out = tmp_path / "pdf"
+    result = run("--grid", "single", "--scale", "tiny", "--data", "embedded", "--seeds", "2", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    subprocess.run(["pdftoppm", "-r", "30", "-png", str(out / "report.pdf"), str(pages / "page")], check=True,
+                   timeout=120)
+    rendered = sorted(pages.glob("page-*.png"))
+    # Summary, table, effects/curves/schedule images, samples, configuration.
+    assert len(rendered) >= 3 and all(p.stat().st_size > 0 for p in rendered)
+    text = subprocess.run(["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True).stdout
+    assert "The baseline reached" in text and "Samples" in text and "Configuration and machine" in text
