@@ -73,6 +73,7 @@ def test_damaged_files_are_moved_aside_and_retrained_never_a_traceback(tmp_path)
     cells = sorted((out / "cells").iterdir())
     (cells[0] / "record.json").write_text('{"status": "ok", "val_lo')  # truncated
     (cells[1] / "curve.json").write_text("[[1, 2.5], [")
+    (cells[0] / "checkpoint.pt").write_text("not a checkpoint")  # as if the cell had died mid-run
     report = subprocess.run([sys.executable, "-m", "ablations.report", str(out), "--no-plot"], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert report.returncode == 0 and "Traceback" not in report.stderr
@@ -83,6 +84,7 @@ def test_damaged_files_are_moved_aside_and_retrained_never_a_traceback(tmp_path)
     assert f"cell {cells[0].name}: record.json cannot be read" in result.stderr
     assert f"cell {cells[1].name}: curve.json cannot be read" in result.stderr
     assert (cells[0] / "record.json.damaged-1").exists() and (cells[1] / "curve.json.damaged-1").exists()
+    assert (cells[0] / "checkpoint.pt.damaged-1").exists() and "not a mainrun checkpoint" in result.stderr
     assert json.loads((cells[0] / "record.json").read_text())["status"] == "ok"
 
 
