@@ -93,6 +93,9 @@ def test_recorded_metrics_agree_with_the_curve_and_an_independent_token_count(tm
     scored = (info["val_tokens"] // span) * cfg.batch_size * cfg.block_size
     assert result.val_coverage == pytest.approx(scored / info["val_tokens"])
     assert result.val_loss_per_token == pytest.approx(result.val_loss * info["val_chars"] / scored)
+    # Training FLOPs per token: 6 x parameters + 12 x layers x block x width (PaLM, appendix B).
+    assert result.flops_per_token == 6 * result.params + 12 * cfg.n_layer * cfg.block_size * cfg.d_model
+    assert result.steps == result.max_steps == len([e for e in read_jsonl(log) if e["event"] == "training_step"])
     # Bits per byte and the full-coverage loss are one sum (nats) in two units.
     assert result.val_bpb * math.log(2) * info["val_bytes"] == pytest.approx(result.val_loss_full * info["val_chars"])
     assert info["tokenizer_roundtrip"] == "prefix-space"
