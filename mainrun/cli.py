@@ -70,18 +70,17 @@ def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def ensure_writable(path: str | Path, what: str, directory: bool = False) -> None:
-    """Fail now, in one line, if an output cannot be written: not after hours of training.
-    Creates the folder (or the file's folder) as writing would."""
-    path = Path(path)
-    folder = path if directory else path.parent
+    """Fail now, in one line, if an output cannot be written: not after hours of training. Creates
+    nothing: it checks that the path, or the nearest folder above it that exists, can take it."""
+    path = Path(path).absolute()
     if not directory and path.is_dir():
         raise ConfigError(f"{what} {path} is a folder, not a file")
     if directory and path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{what} {path} cannot be created: {exc.strerror}") from None
-    target = path if path.exists() else folder
-    if not os.access(target, os.W_OK) or (target.is_dir() and not os.access(target, os.X_OK)):
+    existing = path if path.exists() else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() and existing != path:
+        raise ConfigError(f"{what} {path} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK) or (existing.is_dir() and not os.access(existing, os.X_OK)):
         raise ConfigError(f"{what} {path} is not writable")
