@@ -193,8 +193,11 @@ def test_ctrl_c_stops_at_once_and_keeps_finished_cells(tmp_path):
     out = tmp_path / "out"
     # 16 cells: enough that the signal lands mid-grid even when this process is descheduled for a
     # second or two on a loaded machine (with 4 tiny cells the grid sometimes finished first).
+    # SIG_DFL first: a shell that starts this suite in the background hands its children SIGINT
+    # ignored, and Python keeps an ignored SIGINT ignored, so the runner would never see the Ctrl-C.
     runner = subprocess.Popen(command("--grid", "full", *TINY, "--out", str(out), "--no-plot"),
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not records(out):
         assert runner.poll() is None and time.time() < deadline
