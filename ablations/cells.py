@@ -64,6 +64,25 @@ def cell_key(point: Point | Variant, seed: int) -> str:
     return "-".join([*parts, f"seed{seed}"])
 
 
+def read_records(store: ResultsDir, points: list[Point], seeds: list[int] | tuple[int, ...]) -> list[dict[str, Any]]:
+    """The records present for these points and seeds, in that order."""
+    found = (store.read_record(cell_key(p, s)) for p in points for s in seeds)
+    return [r for r in found if r is not None]
+
+
+def finished_value(record: dict[str, Any] | None, metric: str) -> float | None:
+    """A record's metric when the cell finished ok and has it; None otherwise."""
+    if record is None or record["status"] != "ok":
+        return None
+    return record.get(metric)
+
+
+def seed_values(store: ResultsDir, point: Point, seeds: list[int] | tuple[int, ...], metric: str) -> list[float]:
+    """The metric of each seed's cell of a point that finished ok."""
+    values = (finished_value(store.read_record(cell_key(point, s)), metric) for s in seeds)
+    return [v for v in values if v is not None]
+
+
 def hyperparameters(cfg: TrainConfig) -> dict[str, Any]:
     """Every sweepable hyperparameter of a cell, named as TrainConfig names it, with the optimizer
     recipe's defaults resolved: `lr` is the peak lr the cell used, never None."""

@@ -37,6 +37,8 @@ from scipy import stats
 
 from mainrun.components import FAMILIES
 
+from .axes import axis_label, level_text
+
 Level = Union[str, int, float]
 Cells = dict[tuple[Any, int], float]  # (point or variant, seed) -> final val loss, for cells that finished ok
 
@@ -190,14 +192,6 @@ def _signed_weights(variants: list, signs: dict) -> dict:
     return {v: (1.0 / plus if signs[v] > 0 else -1.0 / minus) for v in variants}
 
 
-def _label(level: Level) -> str:
-    return level if isinstance(level, str) else repr(level)
-
-
-def _axis(axis: str) -> str:
-    return axis if axis in FAMILIES else axis.replace("_", "-")
-
-
 def factorial_effects(points: list, losses: Cells, seeds: list[int],
                       references: dict[str, Level] | None = None) -> list[Effect] | None:
     """Main effects and two-way interactions of a factorial grid, full or fractional; None for any
@@ -216,7 +210,7 @@ def factorial_effects(points: list, losses: Cells, seeds: list[int],
         reference = factors[axis][0]
         cells = [p for p in points if p.level(axis) in (reference, level)]
         signs = {p: 1 if p.level(axis) == level else -1 for p in cells}
-        name = f"{_axis(axis)}: {_label(reference)} -> {_label(level)}"
+        name = f"{axis_label(axis)}: {level_text(reference)} -> {level_text(level)}"
         candidates.append((name, signs, 1))
     for (f, level_f), (g, level_g) in itertools.combinations(swaps, 2):
         if f == g:
@@ -224,7 +218,7 @@ def factorial_effects(points: list, losses: Cells, seeds: list[int],
         ref_f, ref_g = factors[f][0], factors[g][0]
         cells = [p for p in points if p.level(f) in (ref_f, level_f) and p.level(g) in (ref_g, level_g)]
         signs = {p: (1 if p.level(f) == level_f else -1) * (1 if p.level(g) == level_g else -1) for p in cells}
-        candidates.append((f"{_axis(f)}={_label(level_f)} x {_axis(g)}={_label(level_g)}", signs, 2))
+        candidates.append((f"{axis_label(f)}={level_text(level_f)} x {axis_label(g)}={level_text(level_g)}", signs, 2))
     if not full:
         for name, signs, _ in candidates:
             columns[name] = tuple(signs[p] for p in points)

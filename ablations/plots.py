@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 from mainrun.components.optimizers import lr_curve
 
 from .axes import Level, Point
-from .cells import cell_key
+from .cells import cell_key, seed_values
 from .effects import DEFAULT_MARGIN, Effect, ordered, verdict
 from .grid import swap_label
 from .store import ResultsDir
@@ -145,8 +145,7 @@ def grid_sensitivity(root: Path, run: dict[str, Any], points: list[Point], seeds
         for point in points:
             rest = Point(point.variant, tuple((a, v) for a, v in point.settings if a != axis))
             line = series.setdefault(swap_label(rest, references), {})
-            line[point.level(axis)] = [r[metric] for s in seeds if (r := store.read_record(cell_key(point, s)))
-                                       and r["status"] == "ok" and r.get(metric) is not None]
+            line[point.level(axis)] = seed_values(store, point, seeds, metric)
         best = {label: min((v for v in line if line[v]), key=lambda v: statistics.fmean(line[v]))
                 for label, line in series.items() if any(line.values())}
         name = f"sensitivity_{axis}.png"

@@ -27,7 +27,7 @@ from mainrun.errors import ConfigError
 from mainrun.hyperparameters import flag_name
 
 from .axes import Level, Point, level_text, same_level
-from .cells import cell_key
+from .cells import cell_key, read_records
 from .effects import (DEFAULT_MARGIN, Cells, Effect, Estimate, delta_vs, factorial_effects, holm, ordered,
                       seeds_to_resolve, verdict)
 from .grid import count
@@ -96,8 +96,7 @@ def load(root: Path) -> tuple[dict[str, Any], list[Point], list[int], list[dict[
     load_plugins(run["plugins"])  # so that plugin component names parse
     points = [Point.parse(v) for v in run["variants"]]
     seeds = list(run["seeds"])
-    records = [store.read_record(cell_key(p, s)) for p in points for s in seeds]
-    return run, points, seeds, [r for r in records if r is not None]
+    return run, points, seeds, read_records(store, points, seeds)
 
 
 def references_of(run: dict[str, Any]) -> dict[str, Level]:

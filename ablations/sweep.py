@@ -34,7 +34,7 @@ from mainrun.errors import ConfigError
 from mainrun.hyperparameters import flag_name
 
 from .axes import Level, Point, axis_label, level_text, parse_axes, same_level
-from .cells import cell_key
+from .cells import read_records, seed_values
 from .effects import DEFAULT_MARGIN, Estimate, delta_vs
 from .grid import REFERENCE_SEED, Grid, build_grid, count, parse_seeds
 from .metrics import METRICS, choose_metric
@@ -131,7 +131,7 @@ def stage_grid(variant: Variant, axis: str, levels: list[Level], base: TrainConf
 def decide(stage: Stage, store: ResultsDir, grid: Grid, seeds: list[int], requested_metric: str, margin: float) -> None:
     """Fill in the stage's means, best, chosen value, decision and alarm from its cells."""
     points = {level_text(p.level(stage.axis)): p for p in grid.points}
-    records = [r for p in grid.points for s in seeds if (r := store.read_record(cell_key(p, s))) is not None]
+    records = read_records(store, grid.points, seeds)
     stage.metric, _ = choose_metric(records, requested_metric)
     losses = finished_losses(records, stage.metric)
     by_level: dict[Level, list[float]] = {}
@@ -257,7 +257,7 @@ def run_final(session: Session, base: TrainConfig, variant: Variant, start: dict
     if failed is None:
         return None
     store = ResultsDir(out / "final")
-    records = [r for p in grid.points for s in seeds if (r := store.read_record(cell_key(p, s))) is not None]
+    records = read_records(store, grid.points, seeds)
     metric, note = choose_metric(records, args.metric)
     delta = delta_vs(finished_losses(records, metric), chosen_point, start_point, seeds)
     return {"folder": "final", "changed": changed, "metric": metric, "metric_note": note, "seeds": seeds,
@@ -268,7 +268,7 @@ def run_final(session: Session, base: TrainConfig, variant: Variant, start: dict
 
 def chosen_fields(chosen: dict[str, Level], args: argparse.Namespace) -> dict[str, Any]:
     """The final configuration as training fields, e.g. {"lr": 0.0005, "weight_decay": 0.1, ...}."""
-    fields = {axis: value for axis, value in chosen.items()}
+    fields = dict(chosen)
     if getattr(args, "lr_scaling", None):
         fields["lr_scaling"] = args.lr_scaling
     return fields
@@ -304,9 +304,7 @@ def sensitivity_plots(out: Path, stages: list[Stage], plot: bool | None) -> dict
         store = ResultsDir(out / stage.folder)
         run = store.read_run()
         points = [Point.parse(v) for v in run["variants"]]
-        series = {"": {p.level(stage.axis): [r[stage.metric] for s in run["seeds"]
-                                             if (r := store.read_record(cell_key(p, s))) and r["status"] == "ok"
-                                             and r.get(stage.metric) is not None] for p in points}}
+        series = {"": {p.level(stage.axis): seed_values(store, p, run["seeds"], stage.metric) for p in points}}
         name = f"sensitivity_stage{stage.index}_{flag_name(stage.axis)}.png"
         plotting.plot_sensitivity(out / name, stage.axis, series, {"": stage.chosen}, METRICS[stage.metric])
         written[stage.index] = name

@@ -8,7 +8,7 @@ from typing import Any
 from tabulate import tabulate
 
 from .axes import Level, Point, level_text
-from .cells import cell_key
+from .cells import read_records, seed_values
 from .effects import Effect, factorial_effects, ordered
 from .grid import swap_label
 from .metrics import METRICS, choose_metric
@@ -27,13 +27,10 @@ def write_tuned_report(root: Path, run: dict[str, Any], points: list[Point], ref
     alarms = {p: boundary_alarm(tune.axis, list(tune.values), v) for p, v in chosen.items()}
     eval_seeds = list(tune.eval_seeds)
 
-    def read(point_list: list[Point], seeds: list[int]) -> list[dict[str, Any]]:
-        found = [store.read_record(cell_key(p, s)) for p in point_list for s in seeds]
-        return [r for r in found if r is not None]
-
-    tuning_records = read(tune.tuning_points(points), list(tune.tune_seeds))
+    tuning_records = read_records(store, tune.tuning_points(points), tune.tune_seeds)
     tuned_points = [with_setting(p, tune.axis, chosen[p]) for p in points if p in chosen]
-    tuned_records, default_records = read(tuned_points, eval_seeds), read(points, eval_seeds)
+    tuned_records = read_records(store, tuned_points, eval_seeds)
+    default_records = read_records(store, points, eval_seeds)
     metric, metric_note = choose_metric(tuned_records + default_records, options.metric)
 
     rows = summarise(tuned_points, eval_seeds, tuned_records, references, metric)
@@ -80,10 +77,8 @@ def write_tuned_report(root: Path, run: dict[str, Any], points: list[Point], ref
 
         plots = plotting.write_all(root, run, tuned_points, eval_seeds, tuned_records, tuned_effects or [],
                                    references, options.margin)
-        series = {swap_label(p, references): {v: [r[tune_metric] for s in tune.tune_seeds
-                                                  if (r := store.read_record(cell_key(with_setting(p, tune.axis, v), s)))
-                                                  and r["status"] == "ok" and r.get(tune_metric) is not None]
-                                              for v in tune.values} for p in points}
+        series = {swap_label(p, references): {v: seed_values(store, with_setting(p, tune.axis, v), tune.tune_seeds,
+                                                             tune_metric) for v in tune.values} for p in points}
         name = f"sensitivity_{tune.axis}.png"
         plotting.plot_sensitivity(root / name, tune.axis, series,
                                   {swap_label(p, references): v for p, v in chosen.items()}, METRICS[tune_metric])

@@ -19,7 +19,7 @@ from mainrun.components import FAMILIES
 from mainrun.errors import ConfigError
 
 from .axes import Level, Point, axis_label, level_text, parse_axes, same_level
-from .cells import cell_key
+from .cells import cell_key, finished_value
 from .metrics import choose_metric
 from .store import ResultsDir
 
@@ -69,16 +69,14 @@ class Tune:
     def means(self, store: ResultsDir, points: list[Point]) -> tuple[dict[Point, dict[Level, float]], str]:
         """Each point's mean metric at each candidate over the tuning seeds (candidates with no ok
         cell left out), and the metric used."""
-        records = [store.read_record(cell_key(tp, s)) for tp in self.tuning_points(points) for s in self.tune_seeds]
-        records = [r for r in records if r is not None]
-        metric, _ = choose_metric(records, self.metric)
+        cells = {(p, v, s): store.read_record(cell_key(with_setting(p, self.axis, v), s))
+                 for p in points for v in self.values for s in self.tune_seeds}
+        metric, _ = choose_metric([r for r in cells.values() if r is not None], self.metric)
         found: dict[Point, dict[Level, float]] = {}
         for p in points:
             by_value = {}
             for v in self.values:
-                losses = [r[metric] for s in self.tune_seeds
-                          if (r := store.read_record(cell_key(with_setting(p, self.axis, v), s))) is not None
-                          and r["status"] == "ok" and r.get(metric) is not None]
+                losses = [x for s in self.tune_seeds if (x := finished_value(cells[p, v, s], metric)) is not None]
                 if losses:
                     by_value[v] = statistics.fmean(losses)
             found[p] = by_value

@@ -38,20 +38,25 @@ def test_norm_forward(benchmark, name):
     assert benchmark(forward).shape == x.shape
 
 
-@pytest.mark.parametrize("name", NORMS.names())
-def test_norm_forward_backward(benchmark, name):
-    norm = NORMS.get(name)(D)
+def time_activation_forward_backward(benchmark, module: torch.nn.Module, group: str, label: str,
+                                     baseline: bool) -> None:
+    """Forward and backward of a (B, T, d) -> (B, T, d) module on one activation, as every block runs it."""
     x = seeded((B, T, D), requires_grad=True)
     upstream = seeded((B, T, D), seed=1)
-    describe(benchmark, group="norm: forward+backward", label=name, baseline=name == BASELINE.norm,
-             params=n_params(norm), shape=ACTIVATIONS)
+    describe(benchmark, group=group, label=label, baseline=baseline, params=n_params(module), shape=ACTIVATIONS)
 
     def forward_backward():
         x.grad = None
-        norm(x).backward(upstream)
+        module(x).backward(upstream)
 
     benchmark(forward_backward)
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("name", NORMS.names())
+def test_norm_forward_backward(benchmark, name):
+    time_activation_forward_backward(benchmark, NORMS.get(name)(D), "norm: forward+backward", name,
+                                     name == BASELINE.norm)
 
 
 # ----- positions: embed on the token embeddings, rotate on q and k taken from a qkv activation
@@ -132,17 +137,7 @@ def test_optimizer_step(benchmark, name):
 def test_mlp_forward_backward(benchmark, name):
     torch.manual_seed(0)
     mlp = MLPS.get(name)(D, SHAPE["dropout"]).train()
-    x = seeded((B, T, D), requires_grad=True)
-    upstream = seeded((B, T, D), seed=1)
-    describe(benchmark, group="mlp: forward+backward", label=name, baseline=name == BASELINE.mlp,
-             params=n_params(mlp), shape=ACTIVATIONS)
-
-    def forward_backward():
-        x.grad = None
-        mlp(x).backward(upstream)
-
-    benchmark(forward_backward)
-    assert x.grad is not None and torch.isfinite(x.grad).all()
+    time_activation_forward_backward(benchmark, mlp, "mlp: forward+backward", name, name == BASELINE.mlp)
 
 
 # ----- attention with each mask and each q/k norm: the whole attention layer, since an explicit

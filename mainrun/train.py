@@ -324,10 +324,12 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
             log.log("validation_step", step=step, max_steps=max_steps, loss=ev.loss, elapsed_time=elapsed(),
                     loss_per_token=ev.loss_per_token, coverage=ev.coverage, loss_full=ev.loss_full, bpb=ev.bpb,
                     tokenizer_roundtrip=info.tokenizer_roundtrip)
+            improved = math.isfinite(ev.loss) and ev.loss < state.best_val_loss
+            if improved:
+                state.best_val_loss = ev.loss
             if checkpoint_dir is not None:
-                if math.isfinite(ev.loss) and ev.loss < state.best_val_loss:
+                if improved:
                     save("best", checkpoint_dir / checkpoint.BEST, step=step, val_loss=ev.loss)
-                state.best_val_loss = min(state.best_val_loss, ev.loss) if math.isfinite(ev.loss) else state.best_val_loss
                 state.elapsed = elapsed()
                 save("resume", checkpoint_dir / checkpoint.CHECKPOINT, optimizer=opt.state_dict(),
                      scheduler=scheduler.state_dict(), state=state.as_dict(), rng=checkpoint.rng_state())

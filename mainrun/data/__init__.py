@@ -56,11 +56,7 @@ class Corpus:
     train_ids: torch.Tensor
     val_ids: torch.Tensor
     tokenizer_path: Path
-
-    @property
-    def eos_id(self) -> int:
-        """The id of `<eos>`, which ends every title (the title mask needs it)."""
-        return tokenizers.Tokenizer.from_file(str(self.tokenizer_path)).token_to_id(EOS)
+    eos_id: int  # the id of `<eos>`, which ends every title (the title mask needs it)
 
 
 def split_titles(titles: list[str], num_titles: int, seed: int, val_frac: float, where: str = "the data") -> tuple[list[str], list[str]]:
@@ -97,25 +93,26 @@ def prepare(data: str, num_titles: int, val_frac: float, seed: int, vocab_size: 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     root = cache_root(cache_dir) / "corpus"
     entry = root / digest
-    for attempt in range(2):
-        if not (entry / "meta.json").exists():
-            root.mkdir(parents=True, exist_ok=True)
-            # Parallel runs of one grid would otherwise all train the same tokenizer.
-            with open(root / f"{digest}.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if not (entry / "meta.json").exists():
-                    _build(source, key, entry, num_titles, val_frac, seed, vocab_size)
-        try:
-            return _load(entry)
-        except Exception as exc:  # a damaged cache entry is derived data: rebuild it
-            if attempt:
-                raise
-            print(f"warning: tokenizer cache entry {entry} cannot be read ({type(exc).__name__}); rebuilding it",
-                  file=sys.stderr, flush=True)
-            with open(root / f"{digest}.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+    root.mkdir(parents=True, exist_ok=True)
+
+    def build(discard: bool = False) -> None:
+        # Under the entry's lock: parallel runs of one grid would otherwise all train the same tokenizer.
+        with open(root / f"{digest}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if discard:
                 shutil.rmtree(entry, ignore_errors=True)
-    raise AssertionError("unreachable")
+            if not (entry / "meta.json").exists():
+                _build(source, key, entry, num_titles, val_frac, seed, vocab_size)
+
+    if not (entry / "meta.json").exists():
+        build()
+    try:
+        return _load(entry)
+    except Exception as exc:  # a damaged cache entry is derived data: rebuild it, once
+        print(f"warning: tokenizer cache entry {entry} cannot be read ({type(exc).__name__}); rebuilding it",
+              file=sys.stderr, flush=True)
+        build(discard=True)
+        return _load(entry)
 
 
 def _build(source: sources.Source, key: dict, entry: Path, num_titles: int, val_frac: float, seed: int, vocab_size: int) -> None:
@@ -153,5 +150,6 @@ def _load(entry: Path) -> Corpus:
     meta = json.loads((entry / "meta.json").read_text())
     ids = torch.load(entry / "ids.pt", weights_only=True)
     tokenizer_path = entry / "tokenizer.json"
-    tokenizers.Tokenizer.from_file(str(tokenizer_path))  # read now: a damaged file must fail here, not mid-run
-    return Corpus(CorpusInfo(**meta["info"]), ids["train"], ids["val"], tokenizer_path)
+    # Read now: a damaged file must fail here, where the cache heals, not mid-run.
+    eos_id = tokenizers.Tokenizer.from_file(str(tokenizer_path)).token_to_id(EOS)
+    return Corpus(CorpusInfo(**meta["info"]), ids["train"], ids["val"], tokenizer_path, eos_id)
