@@ -8,9 +8,12 @@ reporting at all (a worker killed by the OS, a Slurm timeout); the runner turns 
 from __future__ import annotations
 
 import ctypes
+import getpass
+import hashlib
 import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -89,6 +92,15 @@ def _run_in_worker(cell: Cell, results_root: str, cell_bars: bool) -> dict[str, 
     return run_cell(cell, results_root, progress_position=_worker_slot + 1 if cell_bars else None)
 
 
+# Slurm job states in which a job may still write its result (sacct's and squeue's names).
+SLURM_ACTIVE = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_FED",
+                          "REQUEUE_HOLD", "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "READY"})
+
+
+class JobLost(RuntimeError):
+    """Neither Slurm's accounting nor its queue has known the job for too long, and it left no result."""
+
+
 @dataclass(frozen=True)
 class Submitit:
     """One submitit job per cell, at most `max_in_flight` submitted at a time.
@@ -96,6 +108,13 @@ class Submitit:
     cluster: "slurm", or "local" (submitit's LocalExecutor: a subprocess per job). Local jobs all
     start the moment they are submitted, hence the cap; Slurm queues them itself, so there the cap
     can be the whole grid.
+
+    On Slurm the jobs outlive the runner: each is named after its results folder and cell, so a
+    runner started again over the same folder adopts the jobs still queued or running instead of
+    training their cells twice. Every `state_poll_s` one `sacct` call refreshes every job's state
+    (submitit alone would ask ever more rarely, up to every 10 minutes); a job that ended without a
+    result is reported at once, and one that neither `sacct` nor `squeue` has known for
+    `lost_after_s` is given up, so the runner never waits forever.
     """
 
     cluster: str
@@ -103,34 +122,140 @@ class Submitit:
     timeout_min: int
     gpus_per_job: int
     partition: str | None
+    cpus_per_job: int = 1
     poll_s: float = 1.0
+    state_poll_s: float = 30.0
+    lost_after_s: float = 600.0
 
     def executor(self, results_root: Path) -> Any:
         import submitit
 
         executor = submitit.AutoExecutor(folder=results_root / "submitit", cluster=self.cluster)
         executor.update_parameters(name="ablations", timeout_min=self.timeout_min, gpus_per_node=self.gpus_per_job,
-                                   slurm_partition=self.partition)
+                                   cpus_per_task=self.cpus_per_job, slurm_partition=self.partition)
         return executor
 
     def run(self, cells: list[Cell], results_root: Path) -> Iterator[tuple[Cell, Outcome]]:
         executor = self.executor(results_root)
-        pending, running = list(cells), {}
+        slurm = self.cluster == "slurm"
+        names = {job_name(results_root, cell.key): cell for cell in cells}
+        running = self.adopt(executor, names) if slurm else {}
+        if running:
+            print(f"adopted {len(running)} Slurm job(s) still running for this folder (started by an earlier runner)",
+                  file=sys.stderr, flush=True)
+        adopted = {id(cell) for cell in running.values()}
+        pending = [cell for cell in cells if id(cell) not in adopted]
+        last_known = {job: time.time() for job in running}  # when Slurm last knew each job
+        last_poll = float("-inf")
         try:
             while pending or running:
                 while pending and len(running) < self.max_in_flight:
                     cell = pending.pop(0)
-                    running[executor.submit(run_cell, cell, str(results_root))] = cell
+                    executor.update_parameters(name=job_name(results_root, cell.key))
+                    job = executor.submit(run_cell_job, cell, str(results_root), self.timeout_min)
+                    running[job], last_known[job] = cell, time.time()
+                if slurm and time.time() - last_poll >= self.state_poll_s:
+                    last_poll = time.time()
+                    self.refresh_states(running, last_known)
                 finished = [job for job in running if job.done()]
-                if not finished:
-                    time.sleep(self.poll_s)
                 for job in finished:
                     cell = running.pop(job)
-                    try:
-                        yield cell, job.result()
-                    except Exception as exc:  # the job itself died: timeout, preemption, OOM kill
-                        yield cell, exc
+                    yield cell, job_outcome(job)
+                lost = [job for job in running if time.time() - last_known[job] > self.lost_after_s]
+                for job in lost:
+                    job.cancel(check=False)
+                    yield running.pop(job), JobLost(
+                        f"Slurm job {job.job_id} unknown to sacct and squeue for {self.lost_after_s:.0f}s and no "
+                        f"result in {job.paths.result_pickle.parent}; cancelled and given up")
+                if not finished and not lost:
+                    time.sleep(self.poll_s)
         except BaseException:
             for job in running:
                 job.cancel(check=False)
             raise
+
+    def adopt(self, executor: Any, names: dict[str, Cell]) -> dict[Any, Cell]:
+        """The jobs an earlier runner submitted for these cells that Slurm still runs or queues."""
+        from submitit import SlurmJob
+
+        adopted: dict[Any, Cell] = {}
+        for job_id, name, state in queue(user=True):
+            cell = names.get(name)
+            if cell is None or state not in SLURM_ACTIVE:
+                continue
+            job = SlurmJob(folder=executor.folder, job_id=job_id)
+            if any(other is cell for other in adopted.values()):  # two jobs for one cell: keep the first
+                job.cancel(check=False)
+                continue
+            adopted[job] = cell
+        return adopted
+
+    @staticmethod
+    def refresh_states(running: dict[Any, Cell], last_known: dict[Any, float]) -> None:
+        """One sacct call for every job (through submitit's shared watcher), then squeue for those
+        sacct does not know yet (just submitted) or no longer knows (accounting down)."""
+        if not running:
+            return
+        watcher = type(next(iter(running))).watcher
+        watcher.update()
+        unknown = [job for job in running if watcher.get_state(job.job_id, mode="cache") == "UNKNOWN"]
+        queued = {job_id: state for job_id, _, state in queue(job_ids=[job.job_id for job in unknown])}
+        now = time.time()
+        for job in running:
+            if job not in unknown or job.job_id in queued:
+                last_known[job] = now
+
+
+def job_name(results_root: Path, key: str) -> str:
+    """A Slurm job name unique to one cell of one results folder, readable in squeue."""
+    folder = hashlib.sha256(str(Path(results_root).resolve()).encode()).hexdigest()[:8]
+    return f"ablations-{folder}-{key}"
+
+
+def queue(user: bool = False, job_ids: list[str] | None = None) -> list[tuple[str, str, str]]:
+    """(job id, name, state) of the jobs squeue lists: this user's, or the given ones. Empty when
+    squeue fails (the controller is down, or it has forgotten every one of the ids)."""
+    if job_ids is not None and not job_ids:
+        return []
+    command = ["squeue", "--noheader", "--format=%i|%j|%T"]
+    command += ["--user", getpass.getuser()] if user else ["--jobs", ",".join(job_ids or [])]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [tuple(line.split("|", 2)) for line in out.splitlines() if line.count("|") >= 2]  # type: ignore[misc]
+
+
+def job_outcome(job: Any) -> Outcome:
+    """The cell's record, or why the job gave none: the job's own error when it reported one, else
+    one line naming the job, the state Slurm ended it in, and its log."""
+    try:
+        return job.result()
+    except Exception as exc:  # the job itself died: cancelled, timed out, preempted, killed for memory
+        if job.paths.result_pickle.exists() or type(job).__name__ != "SlurmJob":
+            return exc
+        state = job.watcher.get_state(job.job_id, mode="force")
+        why = " (past --timeout-min)" if state.startswith("TIMEOUT") else ""
+        return JobEnded(f"Slurm job {job.job_id} ended {state}{why} without a result; log: {job.paths.stderr}")
+
+
+class JobStopping(RuntimeError):
+    """Slurm is about to end the job: its time limit is near, or it is being preempted."""
+
+
+def run_cell_job(cell: Cell, results_root: str, timeout_min: int) -> dict[str, Any]:
+    """A cell as a submitit job. Slurm signals a job (submitit asks for SIGUSR2) shortly before its
+    time limit or on preemption; submitit's own handler would fail the cell with a message about
+    requeueing that a cell cannot use. Raised inside training instead, the signal becomes the cell's
+    `failed` record naming the limit, and the cell's last checkpoint stays for the next run to resume."""
+    def stop(signum: int, frame: Any) -> None:
+        raise JobStopping(f"Slurm is ending this job: its time limit (--timeout-min {timeout_min}) is near, or it "
+                          "is preempted; the next run resumes the cell from its last checkpoint")
+
+    if os.environ.get("SUBMITIT_EXECUTOR") == "slurm":
+        signal.signal(signal.SIGUSR2, stop)
+    return run_cell(cell, results_root)
+
+
+class JobEnded(RuntimeError):
+    """The job ended (cancelled, timed out, killed) without writing its cell's result."""

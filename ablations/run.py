@@ -143,12 +143,13 @@ class Placement:
     gpus: int  # local: GPUs dealt one per worker; submitit: GPUs per job
     cells_get_gpu: bool
     workers: int = 1
-    threads: int | None = None  # torch threads per cell; None leaves torch's default (Slurm)
+    threads: int | None = None  # torch threads per cell (and CPUs per Slurm job)
 
     def size(self, requested_workers: int | None, requested_threads: int | None, cells: int) -> None:
         """Fix the worker and thread counts once the number of cells left to run is known."""
         if self.cluster == "slurm":
-            self.workers, self.threads = requested_workers or max(1, cells), requested_threads
+            # Each job asks Slurm for as many CPUs as it runs threads: one unless --threads says more.
+            self.workers, self.threads = requested_workers or max(1, cells), requested_threads or 1
             return
         default = max(self.gpus, 1) if self.cells_get_gpu else usable_cores() // CPU_THREADS_PER_WORKER
         self.workers = max(1, min(requested_workers or default, cells))
@@ -335,7 +336,7 @@ def execute(session: Session, cells: list[Cell], store: ResultsDir) -> int | Non
         backend = Local(workers=where.workers, gpus=where.gpus, cell_bars=sys.stderr.isatty())
     else:
         backend = Submitit(cluster=where.cluster, max_in_flight=where.workers, timeout_min=session.args.timeout_min,
-                           gpus_per_job=where.gpus, partition=session.args.partition)
+                           gpus_per_job=where.gpus, partition=session.args.partition, cpus_per_job=where.threads or 1)
     return run_cells(backend, todo, store)
 
 
@@ -347,8 +348,11 @@ def run_cells(backend: Local | Submitit, cells: list[Cell], store: ResultsDir) -
     try:
         for done, (cell, outcome) in enumerate(backend.run(cells, store.root), 1):
             if isinstance(outcome, BaseException):  # the cell never reported: its process or job died
-                outcome = failed_record(cell, f"{type(outcome).__name__}: {outcome}")
-                store.write_cell(cell.key, outcome, [])
+                if store.is_done(cell.key):  # ... after committing its cell: the files say what it trained
+                    outcome = store.read_record(cell.key)
+                else:
+                    outcome = failed_record(cell, f"{type(outcome).__name__}: {outcome}")
+                    store.write_cell(cell.key, outcome, [])
             failed += outcome["status"] == "failed"
             bar.update(1)
             eta = (time.time() - start) / done * (len(cells) - done)

@@ -44,12 +44,6 @@ def table_without_timings(out: Path) -> list[dict]:
         return [{k: v for k, v in row.items() if k not in ("tokens_per_s", "wall_s")} for row in csv.DictReader(f)]
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("full") / "out"
-    return out, run("--grid", "full", *TINY, "--out", str(out))
-
-
 def test_full_grid_writes_the_table_and_every_cell(full_run):
     out, result = full_run
     assert result.returncode == 0, result.stderr
