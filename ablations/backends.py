@@ -160,7 +160,7 @@ class Submitit:
                 finished = [job for job in running if job.done()]
                 for job in finished:
                     cell = running.pop(job)
-                    yield cell, job_outcome(job)
+                    yield cell, job_outcome(job, self.timeout_min)
                 lost = [job for job in running if time.time() - last_known[job] > self.lost_after_s]
                 for job in lost:
                     job.cancel(check=False)
@@ -226,16 +226,22 @@ def queue(user: bool = False, job_ids: list[str] | None = None) -> list[tuple[st
     return [tuple(line.split("|", 2)) for line in out.splitlines() if line.count("|") >= 2]  # type: ignore[misc]
 
 
-def job_outcome(job: Any) -> Outcome:
+def job_outcome(job: Any, timeout_min: int) -> Outcome:
     """The cell's record, or why the job gave none: the job's own error when it reported one, else
     one line naming the job, the state Slurm ended it in, and its log."""
     try:
         return job.result()
     except Exception as exc:  # the job itself died: cancelled, timed out, preempted, killed for memory
-        if job.paths.result_pickle.exists() or type(job).__name__ != "SlurmJob":
+        if type(job).__name__ != "SlurmJob":
             return exc
+        if job.paths.result_pickle.exists():
+            if "timed-out" not in str(exc):
+                return exc
+            # Slurm's warning came before the cell had started (submitit's own handler reported it).
+            return JobStopping(f"Slurm job {job.job_id} was ending at its time limit (--timeout-min {timeout_min}) "
+                               "before its cell started training")
         state = job.watcher.get_state(job.job_id, mode="force")
-        why = " (past --timeout-min)" if state.startswith("TIMEOUT") else ""
+        why = f" (past --timeout-min {timeout_min})" if state.startswith("TIMEOUT") else ""
         return JobEnded(f"Slurm job {job.job_id} ended {state}{why} without a result; log: {job.paths.stderr}")
 
 
