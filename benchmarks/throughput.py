@@ -112,8 +112,12 @@ def main(argv: list[str] | None = None) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
     machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
                if device.type == "cpu" else f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}")
-    peak_before = matmul_peak_gflops(device)
-    print(f"machine: {machine}; fp32 matmul peak {peak_before:.0f} GFLOP/s", flush=True)
+    # MFU against the peak of the arithmetic the steps use: a bf16 step measured against the fp32
+    # peak would read several times too high, and a tf32 one against plain fp32 too.
+    peak_name = args.precision if device.type == "cuda" else "fp32"
+    peak_dtype = torch.bfloat16 if peak_name == "bf16" else torch.float32
+    peak_before = matmul_peak_gflops(device, peak_dtype)
+    print(f"machine: {machine}; {peak_name} matmul peak {peak_before:.0f} GFLOP/s", flush=True)
 
     rows = []
     for scale in args.scale:
@@ -123,8 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         for attention in modes:
             if device.type == "cpu":
                 restore_default_allocator() if attention == "reference" else keep_freed_memory_mapped()
-            _, grid = build_grid("baseline" if attention == "reference" else args.variants, None)
-            for variant in grid:
+            grid = build_grid("baseline" if attention == "reference" else args.variants, None)
+            for variant in [point.variant for point in grid.points]:
                 step, params = make_step(cfg, variant, attention, device, args.precision)
                 if args.profile and variant.is_baseline:
                     print(f"\n--- profile: {scale}, {variant}, attention={attention}\n{profile_step(step, device)}")
@@ -137,11 +141,11 @@ def main(argv: list[str] | None = None) -> None:
                              "TFLOP/step": round(flops / 1e12, 3), "MFU": flops / step_s / 1e9 / peak_before})
                 print(f"{scale:8s} {rows[-1]['kernels']:9s} {variant}  {step_s:.3f} s/step  "
                       f"{tokens / step_s:,.0f} tok/s  MFU {rows[-1]['MFU']:.1%}", flush=True)
-    peak_after = matmul_peak_gflops(device)
+    peak_after = matmul_peak_gflops(device, peak_dtype)
     for row in rows:
         row["MFU"] = f"{row['MFU']:.1%}"
     table = tabulate(rows, headers="keys", tablefmt="github")
-    footer = (f"\nfp32 matmul peak: {peak_before:.0f} GFLOP/s before, {peak_after:.0f} after; MFU uses the first. "
+    footer = (f"\n{peak_name} matmul peak: {peak_before:.0f} GFLOP/s before, {peak_after:.0f} after; MFU uses the first. "
               f"Machine: {machine}.")
     print("\n" + table + footer)
     if args.out:
