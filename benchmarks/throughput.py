@@ -5,9 +5,10 @@
 
 In one process: measure the matmul peak in the steps' precision (fp32, TF32 or bf16; a square
 matmul, GFLOP/s), time training steps (the real `mainrun.train.train_step`) per variant on synthetic
-token ids, and report tokens/s and MFU = model FLOPs per step (6 x params x tokens + attention) / step time / peak. With
-`--reference`, the reference program's kernels (explicit attention, unfused loss, glibc's default
-allocator) are timed first, in the same process, so the speed-up is a side-by-side ratio.
+token ids, and report tokens/s and MFU = model FLOPs per step (6 x params x tokens + attention) /
+step time / peak. With `--reference`, the reference program's kernels (explicit attention, unfused
+loss, glibc's default allocator) are timed first, in the same process, so the speed-up is a
+side-by-side ratio.
 """
 from __future__ import annotations
 
