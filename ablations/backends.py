@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from tqdm import tqdm
 
 from .cells import Cell, run_cell
+from .store import ResultsDir
 
 Outcome = dict[str, Any] | BaseException
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -136,48 +137,47 @@ class Submitit:
         return executor
 
     def run(self, cells: list[Cell], results_root: Path) -> Iterator[tuple[Cell, Outcome]]:
-        executor = self.executor(results_root)
-        slurm = self.cluster == "slurm"
-        names = {job_name(results_root, cell.key): cell for cell in cells}
-        running = self.adopt(executor, names) if slurm else {}
-        if running:
-            print(f"adopted {len(running)} Slurm job(s) still running for this folder (started by an earlier runner)",
-                  file=sys.stderr, flush=True)
-        adopted = {id(cell) for cell in running.values()}
-        pending = [cell for cell in cells if id(cell) not in adopted]
-        last_known = {job: time.time() for job in running}  # when Slurm last knew each job
+        executor, store = self.executor(results_root), ResultsDir(results_root)
+        running = self.adopt(executor, results_root, cells) if self.cluster == "slurm" else {}
+        pending = [cell for cell in cells if all(other is not cell for other in running.values())]
+        last_known = dict.fromkeys(running, time.time())  # when Slurm last knew each job
         last_poll = float("-inf")
         try:
             while pending or running:
                 while pending and len(running) < self.max_in_flight:
                     cell = pending.pop(0)
+                    if store.is_done(cell.key):  # an earlier runner's job committed it since the runner looked
+                        yield cell, store.read_record(cell.key)
+                        continue
                     executor.update_parameters(name=job_name(results_root, cell.key))
                     job = executor.submit(run_cell_job, cell, str(results_root), self.timeout_min)
                     running[job], last_known[job] = cell, time.time()
-                if slurm and time.time() - last_poll >= self.state_poll_s:
+                if self.cluster == "slurm" and time.time() - last_poll >= self.state_poll_s:
                     last_poll = time.time()
                     self.refresh_states(running, last_known)
-                finished = [job for job in running if job.done()]
-                for job in finished:
-                    cell = running.pop(job)
-                    yield cell, job_outcome(job, self.timeout_min)
-                lost = [job for job in running if time.time() - last_known[job] > self.lost_after_s]
-                for job in lost:
-                    job.cancel(check=False)
-                    yield running.pop(job), JobLost(
-                        f"Slurm job {job.job_id} unknown to sacct and squeue for {self.lost_after_s:.0f}s and no "
-                        f"result in {job.paths.result_pickle.parent}; cancelled and given up")
-                if not finished and not lost:
+                done = [job for job in running if job.done()]
+                lost = [job for job in running if job not in done and time.time() - last_known[job] > self.lost_after_s]
+                ended = [(job, job_outcome(job, self.timeout_min)) for job in done]
+                ended += [(job, self.give_up(job)) for job in lost]
+                for job, outcome in ended:
+                    yield running.pop(job), outcome
+                if not ended:
                     time.sleep(self.poll_s)
         except BaseException:
             for job in running:
                 job.cancel(check=False)
             raise
 
-    def adopt(self, executor: Any, names: dict[str, Cell]) -> dict[Any, Cell]:
+    def give_up(self, job: Any) -> JobLost:
+        job.cancel(check=False)  # so that it cannot write into the folder later
+        return JobLost(f"Slurm job {job.job_id} unknown to sacct and squeue for {self.lost_after_s:.0f}s and no "
+                       f"result in {job.paths.result_pickle.parent}; cancelled and given up")
+
+    def adopt(self, executor: Any, results_root: Path, cells: list[Cell]) -> dict[Any, Cell]:
         """The jobs an earlier runner submitted for these cells that Slurm still runs or queues."""
         from submitit import SlurmJob
 
+        names = {job_name(results_root, cell.key): cell for cell in cells}
         adopted: dict[Any, Cell] = {}
         for job_id, name, state in queue(user=True):
             cell = names.get(name)
@@ -188,6 +188,9 @@ class Submitit:
                 job.cancel(check=False)
                 continue
             adopted[job] = cell
+        if adopted:
+            print(f"adopted {len(adopted)} Slurm job(s) still running for this folder (started by an earlier runner)",
+                  file=sys.stderr, flush=True)
         return adopted
 
     @staticmethod

@@ -13,6 +13,7 @@ from ablations import backends
 from ablations.axes import Point
 from ablations.backends import JobLost, Submitit, job_name
 from ablations.cells import Cell
+from ablations.store import ResultsDir
 from mainrun.config import TrainConfig, Variant
 
 
@@ -130,12 +131,22 @@ def test_a_rerun_adopts_the_jobs_still_running_for_its_cells_and_submits_the_res
                      ("8", job_name(tmp_path, cells[0].key), "PENDING"),  # a duplicate: cancelled
                      ("9", job_name(tmp_path, cells[1].key), "COMPLETED"),  # finished: not adopted
                      ("10", job_name(tmp_path / "elsewhere", cells[2].key), "RUNNING")]  # another folder's
-    adopted = fast_backend().adopt(fakes.executor, {job_name(tmp_path, c.key): c for c in cells})
+    adopted = fast_backend().adopt(fakes.executor, tmp_path, cells)
     assert [(job.job_id, cell.seed) for job, cell in adopted.items()] == [("7", 1)]
     assert FakeJob.cancelled_ids == ["8"]
 
 
 NAME_PART = st.text(st.characters(blacklist_characters="/.\x00"), min_size=1, max_size=40)
+
+
+def test_a_cell_committed_meanwhile_by_an_earlier_runners_job_is_not_submitted_again(fakes, tmp_path):
+    done, todo = tiny_cell(1), tiny_cell(2)
+    record = {"status": "ok", "val_loss": 2.5}
+    ResultsDir(tmp_path).write_cell(done.key, record, [(1, 2.5)])
+    fakes.executor.result = {"status": "ok", "val_loss": 2.6}
+    outcomes = within(10, fast_backend().run([done, todo], tmp_path))
+    assert [(cell.seed, outcome["val_loss"]) for cell, outcome in outcomes] == [(1, 2.5), (2, 2.6)]
+    assert len(fakes.executor.jobs) == 1
 
 
 @given(NAME_PART, NAME_PART)
