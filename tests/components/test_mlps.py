@@ -13,11 +13,15 @@ def n_params(module):
 
 
 @given(d_model=st.integers(8, 2048))
-def test_swiglu_keeps_the_gelu_parameter_count_within_one_percent(d_model):
+def test_swiglu_keeps_the_gelu_parameter_count_to_half_a_hidden_row(d_model):
     gelu = 8 * d_model * d_model + 5 * d_model  # Linear d->4d and 4d->d, with biases
     h = swiglu_hidden(d_model)
     swiglu = 3 * d_model * h + 2 * h + d_model
-    assert abs(swiglu - gelu) / gelu < 0.01
+    # One hidden unit costs 3d + 2 parameters: rounding leaves at most half of that, which is
+    # under 1% of the GELU block from d_model 19 on (hypothesis found d_model 9 at 1.7%).
+    assert abs(swiglu - gelu) <= (3 * d_model + 2) / 2
+    if d_model >= 19:
+        assert abs(swiglu - gelu) / gelu < 0.01
     # The rounding is to the nearest width: one more or one less row would be further away.
     for other in (h - 1, h + 1):
         assert abs(3 * d_model * other + 2 * other + d_model - gelu) >= abs(swiglu - gelu)
