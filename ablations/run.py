@@ -31,7 +31,7 @@ from mainrun.data import sources
 from mainrun.errors import ConfigError
 from mainrun.train import resolve_device
 
-from .axes import Point, axis_label, check_no_flag_conflict, level_text
+from .axes import Point, check_no_flag_conflict, level_text
 from .backends import Local, Submitit
 from .cells import Cell, failed_record
 from .grid import DESIGNS, GRIDS, Grid, build_grid, count, parse_seeds, swap_label

@@ -35,7 +35,7 @@ from mainrun.hyperparameters import flag_name
 
 from .axes import Level, Point, axis_label, level_text, parse_axes, same_level
 from .cells import read_records, seed_values
-from .effects import DEFAULT_MARGIN, Estimate, delta_vs
+from .effects import Estimate, delta_vs
 from .grid import REFERENCE_SEED, Grid, build_grid, count, parse_seeds
 from .metrics import METRICS, choose_metric
 from .report import _estimate, finished_losses, plotting_available, report_options

@@ -1,6 +1,5 @@
 """Checkpoints and resume (mainrun/checkpoint.py, mainrun/train.py): a SIGKILLed run continues to the
 uninterrupted run's losses; bad checkpoints and mismatched configs are one line and exit 2."""
-import os
 import signal
 import subprocess
 import sys

@@ -57,79 +57,67 @@ def warmup_cosine(opt: torch.optim.Optimizer, max_steps: int) -> lr_scheduler.LR
     )
 
 
+def fused_adamw(params: Any, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    # The fused kernel updates all tensors in one pass; on CPU it is several times faster than the
+    # foreach path (benchmarks/), and nothing here depends on AdamW's exact rounding.
+    return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay, fused=True)
+
+
 @OPTIMIZERS.register("adamw")
 def adamw(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: float = 0.1) -> Recipe:
     """AdamW on every parameter (decay included, as the plan did); warmup + cosine (`warmup_cosine`)."""
-    opt = torch.optim.AdamW(
-        model.parameters(),
-        lr=lr,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=weight_decay,
-        # The fused kernel updates all tensors in one pass; on CPU it is several times faster
-        # than the foreach path (benchmarks/), and nothing here depends on AdamW's exact rounding.
-        fused=True,
-    )
+    opt = fused_adamw(model.parameters(), lr, weight_decay)
     return opt, warmup_cosine(opt, max_steps)
 
 
-class OptimizerGroup:
-    """Several optimizers stepped as one: what the training loop (zero_grad, step, param_groups) and
-    clip_grad_norm_ (which works on the model's parameters) need, for a recipe that splits the
-    model between two algorithms."""
+class SteppedTogether:
+    """Several optimizers, or their schedulers, stepped and saved as one: for a recipe that splits
+    the model between two algorithms. `key` names the list in the state dict (checkpoints hold it)."""
 
-    def __init__(self, optimizers: list[torch.optim.Optimizer]):
-        self.optimizers = optimizers
+    key = "members"
+
+    def __init__(self, members: list[Any]):
+        self.members = members
+
+    def step(self) -> None:
+        for member in self.members:
+            member.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {self.key: [member.state_dict() for member in self.members]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for member, sub in zip(self.members, state[self.key]):
+            member.load_state_dict(sub)
+
+
+class OptimizerGroup(SteppedTogether):
+    """What the training loop (zero_grad, step, param_groups) and clip_grad_norm_ (which works on
+    the model's parameters) need of an optimizer."""
+
+    key = "optimizers"
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
-        return [group for opt in self.optimizers for group in opt.param_groups]
+        return [group for opt in self.members for group in opt.param_groups]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for opt in self.optimizers:
+        for opt in self.members:
             opt.zero_grad(set_to_none=set_to_none)
 
-    def step(self) -> None:
-        for opt in self.optimizers:
-            opt.step()
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
+class ScheduleGroup(SteppedTogether):
+    """The schedulers of an `OptimizerGroup`."""
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for opt, sub in zip(self.optimizers, state["optimizers"]):
-            opt.load_state_dict(sub)
-
-
-class ScheduleGroup:
-    """The schedulers of an `OptimizerGroup`, stepped together."""
-
-    def __init__(self, schedulers: list[lr_scheduler.LRScheduler]):
-        self.schedulers = schedulers
-
-    def step(self) -> None:
-        for scheduler in self.schedulers:
-            scheduler.step()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"schedulers": [s.state_dict() for s in self.schedulers]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for scheduler, sub in zip(self.schedulers, state["schedulers"]):
-            scheduler.load_state_dict(sub)
+    key = "schedulers"
 
 
 def block_matrices(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(the 2-D weight matrices inside the transformer blocks, every other parameter): the split
     of Muon-with-AdamW recipes. Embeddings, the (tied) head, norms and biases fall in the second."""
     inside = {id(p) for p in model.blocks.parameters() if p.dim() == 2}
-    matrices, rest, seen = [], [], set()
-    for param in model.parameters():
-        if id(param) in seen or not param.requires_grad:
-            continue
-        seen.add(id(param))
-        (matrices if id(param) in inside else rest).append(param)
-    return matrices, rest
+    trainable = [p for p in model.parameters() if p.requires_grad]  # a tied tensor comes once
+    return [p for p in trainable if id(p) in inside], [p for p in trainable if id(p) not in inside]
 
 
 @OPTIMIZERS.register("muon")
@@ -142,7 +130,7 @@ def muon(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: float
     for LLM Training"); the default is therefore the adamw recipe's 3e-4 and 0.1 for both."""
     matrices, rest = block_matrices(model)
     orthogonal = torch.optim.Muon(matrices, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
-    adaptive = torch.optim.AdamW(rest, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay, fused=True)
+    adaptive = fused_adamw(rest, lr, weight_decay)
     schedules = [warmup_cosine(orthogonal, max_steps), warmup_cosine(adaptive, max_steps)]
     return OptimizerGroup([orthogonal, adaptive]), ScheduleGroup(schedules)  # type: ignore[return-value]
 
@@ -153,12 +141,9 @@ def decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     head tied to the token embedding is the embedding's tensor, so it counts once, as an embedding."""
     embeddings = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     matrices = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)} - embeddings
-    decay, no_decay, seen = [], [], set()
-    for param in model.parameters():  # unique tensors, in the model's order
-        if id(param) in seen or not param.requires_grad:
-            continue
-        seen.add(id(param))
-        (decay if id(param) in matrices else no_decay).append(param)
+    trainable = [p for p in model.parameters() if p.requires_grad]  # unique tensors, in the model's order
+    decay = [p for p in trainable if id(p) in matrices]
+    no_decay = [p for p in trainable if id(p) not in matrices]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

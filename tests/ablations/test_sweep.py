@@ -3,7 +3,6 @@ import re
 
 import pytest
 
-from ablations.axes import Point
 from ablations.cells import cell_key
 from ablations.store import ResultsDir
 from ablations.sweep import Stage, current_value, decide, final_seeds_for, parse_stages, stage_grid, with_values

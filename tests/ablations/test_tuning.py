@@ -1,5 +1,4 @@
 """Per-variant tuning (ablations/tuning.py): the pick sees only the tuning seeds; boundary alarms."""
-import json
 import re
 
 import pytest

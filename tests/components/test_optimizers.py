@@ -165,7 +165,7 @@ def test_a_recipe_receives_the_model_and_can_group_its_parameters():
 def test_muon_orthogonalises_the_block_matrices_and_adamw_takes_the_rest():
     model = tiny_gpt()
     optimizer, scheduler = build_optimizer("muon", model, 20)
-    muon, adamw = optimizer.optimizers
+    muon, adamw = optimizer.members
     assert isinstance(muon, torch.optim.Muon) and isinstance(adamw, torch.optim.AdamW)
     names = {id(p): n for n, p in model.named_parameters()}
     in_muon = {names[id(p)] for g in muon.param_groups for p in g["params"]}
