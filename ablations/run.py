@@ -143,7 +143,7 @@ class Placement:
     gpus: int  # local: GPUs dealt one per worker; submitit: GPUs per job
     cells_get_gpu: bool
     workers: int = 1
-    threads: int | None = None  # torch threads per cell (and CPUs per Slurm job)
+    threads: int = 1  # torch threads per cell (and CPUs per Slurm job)
 
     def size(self, requested_workers: int | None, requested_threads: int | None, cells: int) -> None:
         """Fix the worker and thread counts once the number of cells left to run is known."""
@@ -267,7 +267,7 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
                               f"this run {digest}); pass another --out")
         code_changes = check_code(previous, session.code, store, args.allow_code_change, out)
         first = with_outputs(session, first, out)
-        todo = [cell for cell in first if not store.is_done(cell.key)]
+        todo = unfinished(first, store)
         where.size(args.workers, args.threads, len(todo))
         store.write_run({
             "grid": grid.name, "variants": [str(p) for p in grid.points], **grid.describe(),
@@ -281,7 +281,6 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
             "machine": f"{platform.platform()}, {os.cpu_count()} logical cores, {where.device}",
             **({"tune": tune.describe()} if tune else {}),
         })
-        threads = count(where.threads, "thread") if where.threads else "default threads"
         shape = f"{count(len(grid.points), 'variant')} x {count(len(seeds), 'seed')}"
         if grid.design is not None:
             design = grid.describe()["design"]
@@ -291,8 +290,8 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
                       f"{count(len(tune.tune_seeds), 'seed')} first")
         print(f"ablations: {count(len(first), 'cell')} ({shape}), scale {session.base.scale}, data "
               f"{session.source.name}, device {where.device}; {where.backend} backend, "
-              f"{count(where.workers, 'worker')} x {threads}; results in {out}", flush=True)
-        failed = execute(session, first, store)
+              f"{count(where.workers, 'worker')} x {count(where.threads, 'thread')}; results in {out}", flush=True)
+        failed = execute(session, todo, len(first), store)
         if failed is None:
             return None
         if tune:
@@ -301,7 +300,7 @@ def run_grid(session: Session, grid: Grid, seeds: list[int], out: Path, digest: 
                                   out)
             print(f"tuned {tune.axis_label}: " + "; ".join(f"{swap_label(p, grid.references)} -> "
                                                           f"{level_text(v)}" for p, v in chosen.items()), flush=True)
-            more = execute(session, second, store)
+            more = execute(session, unfinished(second, store), len(second), store)
             if more is None:
                 return None
             failed += more
@@ -320,13 +319,16 @@ def with_outputs(session: Session, cells: list[Cell], out: Path) -> list[Cell]:
     return [outputs(cell) for cell in cells]
 
 
-def execute(session: Session, cells: list[Cell], store: ResultsDir) -> int | None:
-    """Train the cells of `cells` that are not finished yet."""
+def unfinished(cells: list[Cell], store: ResultsDir) -> list[Cell]:
+    return [cell for cell in cells if not store.is_done(cell.key)]
+
+
+def execute(session: Session, todo: list[Cell], total: int, store: ResultsDir) -> int | None:
+    """Train `todo`, the unfinished cells of a set of `total`."""
     where = session.where
-    todo = [dataclasses.replace(cell, config=dataclasses.replace(cell.config, threads=where.threads))
-            for cell in cells if not store.is_done(cell.key)]
-    if len(todo) < len(cells):
-        print(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already finished", flush=True)
+    todo = [dataclasses.replace(cell, config=dataclasses.replace(cell.config, threads=where.threads)) for cell in todo]
+    if len(todo) < total:
+        print(f"resuming: {total - len(todo)} of {total} cells already finished", flush=True)
     # Building the corpus once per seed here reports data errors before any cell starts, and
     # spares parallel workers from queueing on the cache lock to build the same tokenizer.
     base = session.base
@@ -336,7 +338,7 @@ def execute(session: Session, cells: list[Cell], store: ResultsDir) -> int | Non
         backend = Local(workers=where.workers, gpus=where.gpus, cell_bars=sys.stderr.isatty())
     else:
         backend = Submitit(cluster=where.cluster, max_in_flight=where.workers, timeout_min=session.args.timeout_min,
-                           gpus_per_job=where.gpus, partition=session.args.partition, cpus_per_job=where.threads or 1)
+                           gpus_per_job=where.gpus, partition=session.args.partition, cpus_per_job=where.threads)
     return run_cells(backend, todo, store)
 
 

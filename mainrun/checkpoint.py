@@ -102,6 +102,27 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
         raise
 
 
+@dataclasses.dataclass(frozen=True)
+class Writer:
+    """What a run saves into `folder` at its evaluations: `best.pt` when the validation loss improves,
+    and `checkpoint.pt` with all that continuing needs. `common` is what every file carries: the
+    config, the model config, the tokenizer, the code version and the data fingerprint."""
+
+    folder: Path
+    common: dict[str, Any]
+
+    def save(self, kind: str, name: str, model: torch.nn.Module, **extra: Any) -> None:
+        save_atomic({"format": FORMAT, "kind": kind, **self.common, "model": model.state_dict(), **extra},
+                    self.folder / name)
+
+    def best(self, model: torch.nn.Module, step: int, val_loss: float) -> None:
+        self.save("best", BEST, model, step=step, val_loss=val_loss)
+
+    def resume(self, model: torch.nn.Module, opt: Any, scheduler: Any, state: dict[str, Any]) -> None:
+        self.save("resume", CHECKPOINT, model, optimizer=opt.state_dict(), scheduler=scheduler.state_dict(),
+                  state=state, rng=rng_state())
+
+
 def load(path: str | Path, kind: str | None = None) -> dict[str, Any]:
     """Read a checkpoint (`kind` "resume" or "best", or either); a missing or foreign file is a
     CheckpointError naming it."""

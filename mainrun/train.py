@@ -205,6 +205,15 @@ class Progress:
                    d["best_val_loss"], d["last"], resumed_from=d["step"])
 
 
+def restore(saved: dict[str, Any], model: GPT, opt: Any, scheduler: Any) -> Progress:
+    """Load a resume checkpoint into the freshly built model, optimizer and scheduler."""
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    checkpoint.set_rng_state(saved["rng"])  # last: building the model drew from the generators
+    return Progress.from_dict(saved["state"])
+
+
 def prepare_process(cfg: TrainConfig) -> torch.device:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -298,24 +307,16 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         opt, scheduler = build_optimizer(cfg.variant.opt, model, max_steps, **recipe)
         state = Progress()
         if saved is not None:
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            state = Progress.from_dict(saved["state"])
-            checkpoint.set_rng_state(saved["rng"])  # last: building the model drew from the generators
+            state = restore(saved, model, opt, scheduler)
             log.log("resumed", step=state.step, max_steps=max_steps, checkpoint=str(checkpoint_dir))
         # Kept on the device once: each step then slices a view instead of copying a batch over.
         train_ids, val_ids = corpus.train_ids.to(device), corpus.val_ids.to(device)
         autocast = autocast_for(cfg.precision, device)
         board = tensorboard_writer(cfg.tensorboard_dir, state.step)
-        tokenizer_json = corpus.tokenizer_path.read_text(encoding="utf-8")
-        code = checkpoint.code_version()
-
-        def save(kind: str, path: Path, **extra: Any) -> None:
-            payload = {"format": checkpoint.FORMAT, "kind": kind, "config": cfg.as_dict(),
-                       "model_config": checkpoint.model_config_dict(model_cfg), "model": model.state_dict(),
-                       "tokenizer": tokenizer_json, "code": code, "fingerprint": info.fingerprint, **extra}
-            checkpoint.save_atomic(payload, path)
+        writer = None if checkpoint_dir is None else checkpoint.Writer(checkpoint_dir, {
+            "config": cfg.as_dict(), "model_config": checkpoint.model_config_dict(model_cfg),
+            "tokenizer": corpus.tokenizer_path.read_text(encoding="utf-8"), "code": checkpoint.code_version(),
+            "fingerprint": info.fingerprint})
 
         def validate(step: int) -> Evaluation:
             ev = evaluate(model, val_ids, info.val_chars, cfg.block_size, cfg.batch_size, autocast, info.val_bytes)
@@ -327,12 +328,11 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
             improved = math.isfinite(ev.loss) and ev.loss < state.best_val_loss
             if improved:
                 state.best_val_loss = ev.loss
-            if checkpoint_dir is not None:
+            if writer is not None:
                 if improved:
-                    save("best", checkpoint_dir / checkpoint.BEST, step=step, val_loss=ev.loss)
+                    writer.best(model, step, ev.loss)
                 state.elapsed = elapsed()
-                save("resume", checkpoint_dir / checkpoint.CHECKPOINT, optimizer=opt.state_dict(),
-                     scheduler=scheduler.state_dict(), state=state.as_dict(), rng=checkpoint.rng_state())
+                writer.resume(model, opt, scheduler, state.as_dict())
             if board is not None:
                 for name, value in (("loss", ev.loss), ("loss_full", ev.loss_full), ("bpb", ev.bpb)):
                     board.add_scalar(f"val/{name}", value, step)
