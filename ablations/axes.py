@@ -81,6 +81,14 @@ class Point:
     def is_baseline(self) -> bool:
         return self.variant.is_baseline and not self.settings
 
+    @classmethod
+    def at(cls, levels: dict[str, Level], base: Variant | None = None) -> "Point":
+        """The point at these axis levels: family levels replace `base`'s members (the baseline's by
+        default), the others become its hyperparameter settings, in the order given."""
+        families = {axis: str(level) for axis, level in levels.items() if axis in FAMILIES}
+        return cls((base or Variant()).replace(**families),
+                   tuple((axis, level) for axis, level in levels.items() if axis not in FAMILIES))
+
 
 def parse_axes(specs: list[str]) -> dict[str, list[Level]]:
     """`["norm=layernorm,rmsnorm", "lr=1e-4,3e-4"]` -> {"norm": [...], "lr": [...]}: validated, typed,
@@ -135,7 +143,8 @@ def reference_levels(axes: dict[str, list[Level]], base: TrainConfig) -> dict[st
     return {axis: references[axis] for axis in axes}
 
 
-def check_no_flag_conflict(axes: dict[str, list[Level]], overrides: dict[str, object]) -> None:
+def check_no_flag_conflict(axes: dict[str, list[Level]] | list[str], overrides: dict[str, object],
+                           role: str = "an axis") -> None:
     for axis in axes:
         if axis in overrides:
-            raise ConfigError(f"{axis_label(axis)} is given both as --{axis_label(axis)} and as an axis; drop one")
+            raise ConfigError(f"{axis_label(axis)} is given both as --{axis_label(axis)} and as {role}; drop one")

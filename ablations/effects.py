@@ -31,15 +31,14 @@ import itertools
 import math
 import statistics
 from dataclasses import dataclass, replace
-from typing import Any, Union
+from typing import Any
 
 from scipy import stats
 
 from mainrun.components import FAMILIES
 
-from .axes import axis_label, level_text
+from .axes import Level, axis_label, level_text
 
-Level = Union[str, int, float]
 Cells = dict[tuple[Any, int], float]  # (point or variant, seed) -> final val loss, for cells that finished ok
 
 

@@ -7,7 +7,7 @@ fractional` keeps a regular resolution IV fraction of a product of two-level axe
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mainrun.components import BUILTIN_MEMBERS, FAMILIES
@@ -46,7 +46,11 @@ class Grid:
     references: dict[str, Level]  # axis -> the level its effects are measured from
     points: list[Point]
     design: Design | None = None  # a fraction; None: every combination (or a non-factorial grid)
-    hyperparameters: list[str] = field(default_factory=list)  # the hyperparameter axes, in order
+
+    @property
+    def hyperparameters(self) -> list[str]:
+        """The hyperparameter axes, in order."""
+        return [axis for axis in self.axes if axis not in FAMILIES]
 
     def describe(self) -> dict[str, Any]:
         """The grid as run.json stores it."""
@@ -94,13 +98,7 @@ def single_grid(around: Variant | None = None) -> list[Variant]:
 
 
 def point_product(axes: dict[str, list[Level]]) -> list[Point]:
-    hyper = [axis for axis in axes if axis not in FAMILIES]
-    points = []
-    for combo in itertools.product(*axes.values()):
-        chosen = dict(zip(axes, combo))
-        variant = Variant(**{a: str(chosen[a]) for a in axes if a in FAMILIES})
-        points.append(Point(variant, tuple((a, chosen[a]) for a in hyper)))
-    return points
+    return [Point.at(dict(zip(axes, combo))) for combo in itertools.product(*axes.values())]
 
 
 def fractional_points(axes: dict[str, list[Level]], references: dict[str, Level]) -> tuple[list[Point], Design]:
@@ -111,12 +109,10 @@ def fractional_points(axes: dict[str, list[Level]], references: dict[str, Level]
     design = fractional_design(factors)
     fixed = {a: levels[0] for a, levels in axes.items() if len(levels) == 1}
     other = {a: next(level for level in axes[a] if not same_level(level, references[a])) for a in factors}
-    hyper = [axis for axis in axes if axis not in FAMILIES]
     points = []
     for row in design.rows():
         chosen = {**fixed, **{a: (other[a] if code > 0 else references[a]) for a, code in zip(factors, row)}}
-        variant = Variant(**{a: str(chosen[a]) for a in axes if a in FAMILIES})
-        points.append(Point(variant, tuple((a, chosen[a]) for a in hyper)))
+        points.append(Point.at({a: chosen[a] for a in axes}))
     return points, design
 
 
@@ -149,13 +145,12 @@ def build_grid(grid: str | None, axes_specs: list[str] | None, design: str | Non
     else:
         raise ConfigError(f"unknown grid '{grid}'; valid: {', '.join(GRIDS)}, or --axes NAME=VALUES ...")
     references = reference_levels(axes, base)
-    hyper = [axis for axis in axes if axis not in FAMILIES]
     if design == "fractional":
         points, chosen = fractional_points(axes, references)
         if chosen.p == 0:
             chosen = None  # too few axes to fraction: the full product is the smallest resolution IV design
-        return Grid(name, axes, references, points, chosen, hyper)
-    return Grid(name, axes, references, point_product(axes), None, hyper)
+        return Grid(name, axes, references, points, chosen)
+    return Grid(name, axes, references, point_product(axes))
 
 
 def swap_label(point: Point | Variant, references: dict[str, Level] | None = None) -> str:

@@ -23,15 +23,15 @@ from .cells import cell_key
 from .effects import Effect, ordered, verdict
 from .grid import count, swap_label
 from .metrics import METRICS
+from .report import _estimate as report_estimate
 
 A4 = (8.27, 11.69)
 LINES_PER_PAGE = 78
 
 
 def _estimate(est: Any) -> str:
-    if est is None:
-        return "n/a"
-    return f"{est.value:+.4f}" + ("" if est.half_width is None else f" ± {est.half_width:.4f}")
+    # The table's digits (enough to show a narrow interval), and "n/a" where the table leaves a blank.
+    return report_estimate(est) or "n/a"
 
 
 def summary(run: dict[str, Any], rows: list[Any], effects: list[Effect] | None, metric: str, margin: float,

@@ -26,7 +26,7 @@ from mainrun.config import Variant
 from mainrun.errors import ConfigError
 from mainrun.hyperparameters import flag_name
 
-from .axes import Level, Point, level_text, same_level
+from .axes import Level, Point, axis_label, level_text, same_level
 from .cells import cell_key, read_records
 from .effects import (DEFAULT_MARGIN, Cells, Effect, Estimate, delta_vs, factorial_effects, holm, ordered,
                       seeds_to_resolve, verdict)
@@ -333,7 +333,7 @@ def design_section(run: dict[str, Any]) -> list[str]:
     design = run.get("design") or {}
     if not design.get("generators"):
         return []
-    legend = ", ".join(f"{letter} = {axis if axis in FAMILIES else flag_name(axis)}"
+    legend = ", ".join(f"{letter} = {axis_label(axis)}"
                        for letter, axis in design["factors"].items())
     return [
         "## Design",

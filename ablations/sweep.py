@@ -33,7 +33,7 @@ from mainrun.config import TrainConfig, Variant
 from mainrun.errors import ConfigError
 from mainrun.hyperparameters import flag_name
 
-from .axes import Level, Point, axis_label, level_text, parse_axes, same_level
+from .axes import Level, Point, axis_label, check_no_flag_conflict, level_text, parse_axes, same_level
 from .cells import read_records, seed_values
 from .effects import Estimate, delta_vs
 from .grid import REFERENCE_SEED, Grid, build_grid, count, parse_seeds
@@ -101,9 +101,7 @@ def current_value(base: TrainConfig, axis: str) -> Level:
 
 
 def with_values(base: TrainConfig, values: dict[str, Level]) -> TrainConfig:
-    families = {axis: str(v) for axis, v in values.items() if axis in FAMILIES}
-    fields = {axis: v for axis, v in values.items() if axis not in FAMILIES}
-    return dataclasses.replace(base, variant=base.variant.replace(**families), **fields)
+    return Point.at(values, base.variant).apply(base)
 
 
 def parse_stages(specs: list[str], overrides: dict[str, Any]) -> list[tuple[str, list[Level]]]:
@@ -114,8 +112,7 @@ def parse_stages(specs: list[str], overrides: dict[str, Any]) -> list[tuple[str,
         (axis, levels), = parse_axes([spec]).items()
         if any(axis == seen for seen, _ in stages):
             raise ConfigError(f"{axis_label(axis)} has two stages; give each axis one")
-        if axis in overrides:
-            raise ConfigError(f"{axis_label(axis)} is given both as --{axis_label(axis)} and as a stage; drop one")
+        check_no_flag_conflict([axis], overrides, role="a stage")
         stages.append((axis, levels))
     return stages
 
@@ -154,20 +151,29 @@ def decide(stage: Stage, store: ResultsDir, grid: Grid, seeds: list[int], reques
         return
     stage.delta = delta_vs(losses, points[best], points[current], seeds)
     shown = _estimate(stage.delta) if stage.delta else "n/a"
-    if stage.delta is None or stage.delta.half_width is None:
+    verdict = comparison_verdict(stage.delta, margin) if stage.delta else None
+    if verdict is None:
         stage.chosen = stage.best
         stage.decision = (f"best {label} {best} ({shown} against {current}) taken on one seed, without a noise test: "
                           "run more seeds to test it")
-    elif stage.delta.within_noise:
-        stage.chosen = stage.current
-        stage.decision = f"best {label} {best} differs from the current {current} by {shown}: within noise, {current} kept"
-    elif stage.delta.negligible(margin):
-        stage.chosen = stage.current
-        stage.decision = (f"best {label} {best} differs from the current {current} by {shown}: negligible "
-                          f"(inside ±{margin:g}), {current} kept")
-    else:
+    elif verdict == "beyond noise":
         stage.chosen = stage.best
         stage.decision = f"best {label} {best}: {shown} against the current {current}, beyond noise: adopted"
+    else:
+        stage.chosen = stage.current
+        stage.decision = f"best {label} {best} differs from the current {current} by {shown}: {verdict}, {current} kept"
+
+
+def comparison_verdict(delta: Estimate, margin: float) -> str | None:
+    """One comparison's verdict (no multiple-testing adjustment: a stage tests one difference);
+    None without an interval."""
+    if delta.half_width is None:
+        return None
+    if delta.within_noise:
+        return "within noise"
+    if delta.negligible(margin):
+        return f"negligible (inside ±{margin:g})"
+    return "beyond noise"
 
 
 def final_seeds_for(spec: str | None, seeds: list[int]) -> list[int]:
@@ -178,8 +184,7 @@ def final_seeds_for(spec: str | None, seeds: list[int]) -> list[int]:
 
 
 def configuration_point(variant: Variant, values: dict[str, Level], axes: list[str]) -> Point:
-    families = {axis: str(values[axis]) for axis in axes if axis in FAMILIES}
-    return Point(variant.replace(**families), tuple((axis, values[axis]) for axis in axes if axis not in FAMILIES))
+    return Point.at({axis: values[axis] for axis in axes}, variant)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,8 +253,7 @@ def run_final(session: Session, base: TrainConfig, variant: Variant, start: dict
     start_point = configuration_point(variant, start, changed)
     chosen_point = configuration_point(variant, chosen, changed)
     axes = {axis: [start[axis], chosen[axis]] for axis in changed}
-    grid = Grid("final", axes, dict(start), [start_point, chosen_point], None,
-                [axis for axis in changed if axis not in FAMILIES])
+    grid = Grid("final", axes, dict(start), [start_point, chosen_point])
     digest = config_hash(base, session.source.fingerprint, grid.hyperparameters)
     print(f"final: start against chosen ({', '.join(f'{axis_label(a)} {level_text(start[a])} -> {level_text(chosen[a])}' for a in changed)})",
           flush=True)
@@ -366,9 +370,7 @@ def sweep_markdown(record: dict[str, Any], stages: list[Stage], final: dict[str,
         if est is None:
             out += [f"No seed of {seeds} has both cells finished.", ""]
         else:
-            verdict = ("within noise" if est.within_noise else
-                       f"negligible (inside ±{options.margin:g})" if est.negligible(options.margin) else
-                       "beyond noise") if est.half_width is not None else "one seed: no interval"
+            verdict = comparison_verdict(est, options.margin) or "one seed: no interval"
             out += [f"Δ chosen − start = {_estimate(est)} ({METRICS[final['metric']]}, {count(est.n_seeds, 'seed')}: "
                     f"{seeds}; {verdict}). Results folder: [final](final/results.md).", ""]
             if final.get("metric_note"):

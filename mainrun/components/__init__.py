@@ -57,7 +57,7 @@ def register_family(registry: Registry) -> Registry:
         raise ConfigError(f"component family '{key}' is already registered")
     if not key.isidentifier() or key.startswith("_"):
         raise ConfigError(f"bad component family key '{key}': use a lower-case identifier, e.g. act")
-    if key in HYPERPARAMETERS or key.replace("_", "-") in HYPERPARAMETERS or key in RESERVED:
+    if key in HYPERPARAMETERS or key in RESERVED:
         raise ConfigError(f"component family key '{key}' is taken by a hyperparameter or option; choose another")
     if registry.slot not in SLOTS:
         raise ConfigError(f"family '{key}': unknown slot '{registry.slot}'; valid: {', '.join(SLOTS)}")
