@@ -100,8 +100,8 @@ def result_record(cell: Cell, result: RunResult) -> dict[str, Any]:
         resumed_from=result.resumed_from,
         params=result.params, steps=result.steps, max_steps=result.max_steps,
         tokens_per_s=result.tokens_per_s, wall_s=result.wall_s, data=result.data, fingerprint=result.fingerprint,
-        device=result.device, flops_per_token=result.flops_per_token, lr=result.lr, weight_decay=result.weight_decay,
-    )
+        device=result.device, flops_per_token=result.flops_per_token,
+    )  # lr and weight decay: base_record's, resolved from the same config train() used
     return record
 
 

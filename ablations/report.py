@@ -87,16 +87,13 @@ class Row:
         return (loss is None, loss if loss is not None else 0.0, str(self.point))
 
 
-def load(root: Path) -> tuple[dict[str, Any], list[Point], list[int], list[dict[str, Any]]]:
-    """run.json, the grid's points and seeds, and the records present, in grid order."""
-    store = ResultsDir(root)
-    run = store.read_run()
+def load(root: Path) -> tuple[dict[str, Any], list[Point], list[int]]:
+    """run.json, and the grid's points and seeds."""
+    run = ResultsDir(root).read_run()
     if run is None:
         raise ConfigError(f"{root} is not an ablations results folder (no run.json)")
     load_plugins(run["plugins"])  # so that plugin component names parse
-    points = [Point.parse(v) for v in run["variants"]]
-    seeds = list(run["seeds"])
-    return run, points, seeds, read_records(store, points, seeds)
+    return run, [Point.parse(v) for v in run["variants"]], list(run["seeds"])
 
 
 def references_of(run: dict[str, Any]) -> dict[str, Level]:
@@ -410,12 +407,13 @@ def best_against_reference(root: Path, rows: list[Row], seeds: list[int],
 def write_report(root: str | Path, plot: bool | None = None, options: ReportOptions = ReportOptions()) -> str:
     """Write results.md/.csv/.json (and plots) into the folder; return the markdown."""
     root = Path(root)
-    run, points, seeds, records = load(root)
+    run, points, seeds = load(root)
     references = references_of(run)
-    if "tune" in run:
+    if "tune" in run:  # it reads the cells it shows itself
         from .tuned_report import write_tuned_report
 
         return write_tuned_report(root, run, points, references, plot, options)
+    records = read_records(ResultsDir(root), points, seeds)
     metric, metric_note = choose_metric(records, options.metric)
     rows = summarise(points, seeds, records, references, metric)
     effects = factorial_effects(points, finished_losses(records, metric), seeds, references)

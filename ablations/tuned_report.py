@@ -15,7 +15,7 @@ from .metrics import METRICS, choose_metric
 from .report import (ReportOptions, _estimate, csv_text, effects_section, failures_and_plots, finished_losses,
                      header_lines, plotting_available, summarise, variant_table, with_holm)
 from .store import ResultsDir, to_json, write_atomic
-from .tuning import Tune, boundary_alarm, winner, with_setting
+from .tuning import Tune, boundary_alarm, with_setting
 
 
 def write_tuned_report(root: Path, run: dict[str, Any], points: list[Point], references: dict[str, Level],
@@ -23,7 +23,7 @@ def write_tuned_report(root: Path, run: dict[str, Any], points: list[Point], ref
     store = ResultsDir(root)
     tune = Tune.from_run(run["tune"])
     means, tune_metric = tune.means(store, points)
-    chosen = {p: winner(by_value) for p, by_value in means.items() if by_value}
+    chosen = tune.chosen_from(means)
     alarms = {p: boundary_alarm(tune.axis, list(tune.values), v) for p, v in chosen.items()}
     eval_seeds = list(tune.eval_seeds)
 

@@ -86,6 +86,10 @@ class Tune:
         """Each point's value: the lowest mean over the tuning seeds; a point with no finished
         candidate has none and is left out of what follows."""
         means, _ = self.means(store, points)
+        return self.chosen_from(means)
+
+    @staticmethod
+    def chosen_from(means: dict[Point, dict[Level, float]]) -> dict[Point, Level]:
         return {p: winner(by_value) for p, by_value in means.items() if by_value}
 
     def describe(self) -> dict[str, Any]:

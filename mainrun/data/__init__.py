@@ -45,10 +45,6 @@ class CorpusInfo:
     # tokenizer does this); or "lossy" (the model is spared predicting part of the text).
     tokenizer_roundtrip: str
 
-    @property
-    def tokenizer_lossless(self) -> bool:
-        return self.tokenizer_roundtrip != "lossy"
-
 
 @dataclass
 class Corpus:
