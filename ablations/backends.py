@@ -47,7 +47,7 @@ class Local:
         for slot in range(self.workers):
             slots.put(slot)
         pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(slots, os.getpid(), self.gpus))
+                                   initargs=(slots, os.getpid(), self.gpus, os.environ.get("CUDA_VISIBLE_DEVICES")))
         with pool:
             futures = {pool.submit(_run_in_worker, cell, str(results_root), self.cell_bars): cell for cell in cells}
             try:
@@ -64,7 +64,7 @@ class Local:
 _worker_slot = 0  # this worker's index in the pool: its progress-bar row and its GPU
 
 
-def _init_worker(slots: Any, runner_pid: int, gpus: int) -> None:
+def _init_worker(slots: Any, runner_pid: int, gpus: int, runner_visible: str | None) -> None:
     global _worker_slot
     # Ctrl-C reaches the whole process group; the runner alone decides what it stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -75,7 +75,15 @@ def _init_worker(slots: Any, runner_pid: int, gpus: int) -> None:
     _worker_slot = slots.get()
     if gpus:
         # Read when CUDA initialises, which nothing in this process has done yet.
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(_worker_slot % gpus)
+        os.environ["CUDA_VISIBLE_DEVICES"] = worker_gpu(_worker_slot, gpus, runner_visible)
+
+
+def worker_gpu(slot: int, gpus: int, runner_visible: str | None) -> str:
+    """The GPU a worker slot trains on, as CUDA_VISIBLE_DEVICES names it: the slot's entry of the
+    runner's own list (indices or UUIDs: on a shared node the runner may have been given GPUs 2,3,
+    and a worker must not stray to 0), or the slot's index when the runner had no list."""
+    visible = [d.strip() for d in (runner_visible or "").split(",") if d.strip()] or [str(i) for i in range(gpus)]
+    return visible[slot % min(gpus, len(visible))]
 
 
 def _die_with_runner(runner_pid: int) -> None:
@@ -124,6 +132,7 @@ class Submitit:
     gpus_per_job: int
     partition: str | None
     cpus_per_job: int = 1
+    mem_gb: int | None = None  # None: the partition's default
     poll_s: float = 1.0
     state_poll_s: float = 30.0
     lost_after_s: float = 600.0
@@ -133,7 +142,8 @@ class Submitit:
 
         executor = submitit.AutoExecutor(folder=results_root / "submitit", cluster=self.cluster)
         executor.update_parameters(name="ablations", timeout_min=self.timeout_min, gpus_per_node=self.gpus_per_job,
-                                   cpus_per_task=self.cpus_per_job, slurm_partition=self.partition)
+                                   cpus_per_task=self.cpus_per_job, slurm_partition=self.partition,
+                                   **({"mem_gb": self.mem_gb} if self.mem_gb else {}))
         return executor
 
     def run(self, cells: list[Cell], results_root: Path) -> Iterator[tuple[Cell, Outcome]]:

@@ -55,6 +55,13 @@ CPU_THREADS_PER_WORKER = 1
 # Long enough for a reference-scale cell on a slow GPU; submitit's own defaults (2 min local, 5 min
 # Slurm) would kill most cells.
 DEFAULT_TIMEOUT_MIN = 240
+# What a Slurm job with a GPU asks for unless told: CPUs for the Python thread that launches the
+# kernels, CUDA's own threads and the data preparation (one CPU, the old default, starves them), and
+# host memory for a CUDA torch process and its data: a reference-scale cell peaked at 4.3 GB of RSS
+# even on CPU, where the activations live in host memory too (2026-11-28), so 16 GB leaves a wide
+# margin, where a partition's default (often 1-2 GB per CPU) can kill the job.
+GPU_JOB_CPUS = 4
+GPU_JOB_MEM_GB = 16
 
 
 def build_parser() -> OneLineArgumentParser:
@@ -95,9 +102,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, out_help: str) -> None
                                                  "Slurm: the whole grid)")
     run.add_argument("--partition", help="Slurm partition")
     run.add_argument("--gpus-per-job", type=int,
-                     help="GPUs per submitit job (default 1 if this machine has CUDA, else 0)")
+                     help="GPUs per submitit job: 0 or 1, a cell trains on one device (default 1 if this machine has "
+                          "CUDA, else 0); with 1 the cells train on cuda, and a job without a GPU fails in one line")
     run.add_argument("--timeout-min", type=int, default=DEFAULT_TIMEOUT_MIN,
                      help=f"submitit job time limit in minutes (default {DEFAULT_TIMEOUT_MIN})")
+    run.add_argument("--mem-gb", type=int, help=f"host memory per submitit job in GB (default {GPU_JOB_MEM_GB} for "
+                                                "jobs with a GPU, else the partition's default)")
     out.add_argument("--tensorboard", action="store_true",
                      help="write each cell's train loss, validation metrics, lr and tokens/s as TensorBoard events "
                           "under OUT/tensorboard/<cell> (needs the tensorboard extra)")
@@ -122,8 +132,7 @@ def config_hash(cfg: TrainConfig, fingerprint: str, axes: list[str] = ()) -> str
     every hyperparameter not on an axis (a cell's key names its axis values). Execution details
     (device, threads, paths) are left out, so the same experiment resumes wherever it runs."""
     fields = cfg.as_dict()
-    for name in ("variant", "seed", "data", "device", "threads", "log_file", "cache_dir", "checkpoint_dir", "resume",
-                 "tensorboard_dir", *axes):
+    for name in ("variant", "seed", *checkpoint.EXECUTION_FIELDS, *axes):
         fields.pop(name, None)
     fields["data_fingerprint"] = fingerprint
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
@@ -148,8 +157,10 @@ class Placement:
     def size(self, requested_workers: int | None, requested_threads: int | None, cells: int) -> None:
         """Fix the worker and thread counts once the number of cells left to run is known."""
         if self.cluster == "slurm":
-            # Each job asks Slurm for as many CPUs as it runs threads: one unless --threads says more.
-            self.workers, self.threads = requested_workers or max(1, cells), requested_threads or 1
+            # Each job asks Slurm for as many CPUs as it runs threads: one unless --threads says more,
+            # or GPU_JOB_CPUS for a job with a GPU.
+            self.workers = requested_workers or max(1, cells)
+            self.threads = requested_threads or (GPU_JOB_CPUS if self.gpus else 1)
             return
         default = max(self.gpus, 1) if self.cells_get_gpu else usable_cores() // CPU_THREADS_PER_WORKER
         self.workers = max(1, min(requested_workers or default, cells))
@@ -175,6 +186,11 @@ def check_limits(args: argparse.Namespace) -> None:
         raise ConfigError(f"--workers must be positive, got {args.workers}")
     if args.gpus_per_job is not None and args.gpus_per_job < 0:
         raise ConfigError(f"--gpus-per-job must be >= 0, got {args.gpus_per_job}")
+    if args.gpus_per_job is not None and args.gpus_per_job > 1:
+        raise ConfigError(f"--gpus-per-job {args.gpus_per_job}: a cell trains on one device, so all but one GPU of "
+                          "each job would sit idle; use --gpus-per-job 1 (and --workers for more jobs at once)")
+    if args.mem_gb is not None and args.mem_gb < 1:
+        raise ConfigError(f"--mem-gb must be positive, got {args.mem_gb}")
     if args.timeout_min < 1:
         raise ConfigError(f"--timeout-min must be positive, got {args.timeout_min}")
 
@@ -191,8 +207,11 @@ class Session:
     code: dict[str, str]  # the package version and the hash of the code that trains (plugins included)
 
     def cells(self, points: list[Point], seeds: list[int]) -> list[Cell]:
-        cells = [Cell(point, dataclasses.replace(point.apply(self.base), seed=s), tuple(self.args.plugin),
-                      self.source.name, self.source.fingerprint)
+        # A job given a GPU trains on it: left at auto, a job landing on a node without one would
+        # train the reference scale on the CPU until its time limit.
+        device = "cuda" if self.where.cluster and self.where.gpus and self.base.device == "auto" else self.base.device
+        cells = [Cell(point, dataclasses.replace(point.apply(self.base), seed=s, device=device),
+                      tuple(self.args.plugin), self.source.name, self.source.fingerprint)
                  for point in points for s in seeds]
         for cell in cells:
             cell.config.validate()  # e.g. rope needs an even head dimension: fail now, not in every cell
@@ -337,8 +356,10 @@ def execute(session: Session, todo: list[Cell], total: int, store: ResultsDir) -
     if where.cluster is None:
         backend = Local(workers=where.workers, gpus=where.gpus, cell_bars=sys.stderr.isatty())
     else:
+        mem_gb = session.args.mem_gb or (GPU_JOB_MEM_GB if where.gpus else None)
         backend = Submitit(cluster=where.cluster, max_in_flight=where.workers, timeout_min=session.args.timeout_min,
-                           gpus_per_job=where.gpus, partition=session.args.partition, cpus_per_job=where.threads)
+                           gpus_per_job=where.gpus, partition=session.args.partition, cpus_per_job=where.threads,
+                           mem_gb=mem_gb)
     return run_cells(backend, todo, store)
 
 

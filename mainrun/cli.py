@@ -46,6 +46,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -
     parser.add_argument("--cache-dir", help="tokenizer/ids cache (default $MAINRUN_CACHE or ~/.cache/mainrun)")
     parser.add_argument("--lr-scaling", choices=LR_SCALINGS,
                         help="scale the recipe's peak lr with batch-size / the preset's: none (default), linear, sqrt")
+    parser.add_argument("--checkpoint-every", type=int, metavar="K",
+                        help="write the resume checkpoint at every K-th evaluation (default 1; 0: never, so a killed "
+                             "run starts over); best.pt is written with each checkpoint and at the end")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE first, so the components it registers can be named (repeatable)")
     hp = parser.add_argument_group("hyperparameters (override the scale preset)")

@@ -143,7 +143,8 @@ class TrainConfig:
     threads: int | None = None
     log_file: str | None = None
     cache_dir: str | None = None
-    checkpoint_dir: str | None = None  # write DIR/checkpoint.pt at every evaluation, DIR/best.pt at the best
+    checkpoint_dir: str | None = None  # write DIR/checkpoint.pt at evaluations, DIR/best.pt at the best
+    checkpoint_every: int = 1  # checkpoint.pt at every K-th evaluation; 0: never (a killed run starts over)
     resume: bool = False  # continue from DIR/checkpoint.pt
     tensorboard_dir: str | None = None  # TensorBoard event files: train loss, lr, validation metrics, tokens/s
 
@@ -188,6 +189,8 @@ class TrainConfig:
             raise ConfigError(f"unknown attention '{self.attention}'; valid: {', '.join(ATTENTIONS)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision '{self.precision}'; valid: {', '.join(PRECISIONS)}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"--checkpoint-every must be >= 0 (0: no resume checkpoints), got {self.checkpoint_every}")
         if self.threads is not None and self.threads <= 0:
             raise ConfigError(f"--threads must be positive, got {self.threads}")
         if self.grad_accum <= 0 or self.batch_size % self.grad_accum:

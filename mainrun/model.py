@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .components import MASKS, MLPS, NORMS, POSITIONS, QKNORMS, families_in_slot
 from .components.positions import Positions
@@ -30,6 +31,24 @@ class ModelConfig:
     variant: Variant = Variant()  # frozen, so a shared default is safe
     attention: str = "sdpa"
     eos_id: int = 1  # the tokenizer's <eos> (its specials are <pad>, <eos>, <unk>, in that order)
+
+
+# Every fused attention kernel but cuDNN's, for calls with an explicit mask. In torch 2.11-2.13
+# (pytorch#196678) cuDNN's attention backward returns NaN grad_q in bf16/fp16 with an explicit mask
+# when the sequence length mod 128 is 64 (the `cpu` preset's block) and a row's logsumexp is below
+# -88.7; the memory-efficient kernel takes the same masks. Causal calls without a mask keep torch's
+# choice. On CPU only the flash and math kernels exist, so this changes nothing there.
+MASKED_ATTENTION_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+
+
+def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+                    dropout_p: float) -> torch.Tensor:
+    """`scaled_dot_product_attention`, causal when `mask` is None, else with the (B, 1, T, T) bool mask
+    (True where allowed) and without the cuDNN kernel (see MASKED_ATTENTION_BACKENDS)."""
+    if mask is None:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+    with sdpa_kernel(MASKED_ATTENTION_BACKENDS):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
 class CausalSelfAttention(nn.Module):
@@ -65,9 +84,7 @@ class CausalSelfAttention(nn.Module):
         else:
             # The fused kernel never materialises the (T, T) scores or their dropout mask; an
             # explicit mask may send it to a slower kernel (benchmarks/ measure what it costs).
-            y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=mask is None
-            )
+            y = fused_attention(q, k, v, mask, self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.resid_drop(self.proj(y))
 

@@ -8,7 +8,10 @@ import contextlib
 import dataclasses
 import math
 import platform
+import os
 import random
+import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +53,9 @@ class RunResult:
     resumed_from: int | None = None  # the step a checkpoint continued from, if one did
     lr: float = float("nan")  # the peak lr the run used: the override, else its recipe's default
     weight_decay: float = float("nan")
+    gpu: str | None = None  # the GPU's name, when it trained on one
+    peak_gpu_memory_mb: float | None = None  # torch's peak allocation on the GPU (None on CPU)
+    peak_rss_mb: float = 0.0  # the process's peak resident memory, data preparation included
 
 
 def batches_per_epoch(n_tokens: int, block_size: int, batch_size: int) -> int:
@@ -134,6 +140,20 @@ def evaluate_full_sum(model: GPT, val_ids: torch.Tensor, block_size: int,
     return total
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident set size so far (Linux reports kilobytes, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def device_facts(device: torch.device) -> dict[str, Any]:
+    """What a record says of the hardware it ran on: the GPU's name and torch's peak allocation on it."""
+    if device.type != "cuda":
+        return {"gpu": None, "peak_gpu_memory_mb": None}
+    return {"gpu": torch.cuda.get_device_name(device),
+            "peak_gpu_memory_mb": torch.cuda.max_memory_allocated(device) / 2**20}
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -166,19 +186,22 @@ def train_step(model: GPT, opt: torch.optim.Optimizer, scheduler: Any, x: torch.
             loss = model.loss(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        value = loss.item()  # the reference logs every step; this also syncs the device
     else:
         opt.zero_grad(set_to_none=True)
-        value = 0.0
+        parts = []
         for x_micro, y_micro in zip(x.chunk(grad_accum), y.chunk(grad_accum)):
             with autocast():
-                loss = model.loss(x_micro, y_micro) / grad_accum
-            loss.backward()
-            value += loss.item()
+                part = model.loss(x_micro, y_micro) / grad_accum
+            part.backward()
+            parts.append(part.detach())
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     scheduler.step()
-    return value
+    # Read last: .item() waits for the device, so a read before clipping would leave the GPU idle
+    # while the CPU launched the rest of the step. The value is the same either way.
+    if grad_accum == 1:
+        return loss.item()
+    return sum(part.item() for part in parts)
 
 
 @dataclass
@@ -205,12 +228,12 @@ class Progress:
                    d["best_val_loss"], d["last"], resumed_from=d["step"])
 
 
-def restore(saved: dict[str, Any], model: GPT, opt: Any, scheduler: Any) -> Progress:
+def restore(saved: dict[str, Any], model: GPT, opt: Any, scheduler: Any, device: torch.device) -> Progress:
     """Load a resume checkpoint into the freshly built model, optimizer and scheduler."""
     model.load_state_dict(saved["model"])
     opt.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    checkpoint.set_rng_state(saved["rng"])  # last: building the model drew from the generators
+    checkpoint.set_rng_state(saved["rng"], device)  # last: building the model drew from the generators
     return Progress.from_dict(saved["state"])
 
 
@@ -224,9 +247,13 @@ def prepare_process(cfg: TrainConfig) -> torch.device:
     # before the model is built, so these seeds fix the initial weights.
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    if cfg.precision in ("tf32", "bf16") and device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    if device.type == "cuda":
+        # Set both ways: one process may train several configurations (a notebook, the GPU smoke
+        # checks), and an fp32 run after a tf32 one must not inherit TF32 matmuls.
+        tf32 = cfg.precision in ("tf32", "bf16")
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.cuda.reset_peak_memory_stats(device)
     return device
 
 
@@ -278,8 +305,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         if saved is None:
             log.log("hyperparameters_configured", **cfg.as_dict())
         log.log("device_info", device=str(device), torch=torch.__version__, threads=torch.get_num_threads(),
-                platform=platform.platform(),
-                gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None)
+                platform=platform.platform(), gpu=device_facts(device)["gpu"],
+                visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
 
         corpus = data.prepare(cfg.data, cfg.num_titles, cfg.val_frac, cfg.seed, cfg.vocab_size, cfg.cache_dir)
         info = corpus.info
@@ -307,7 +334,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         opt, scheduler = build_optimizer(cfg.variant.opt, model, max_steps, **recipe)
         state = Progress()
         if saved is not None:
-            state = restore(saved, model, opt, scheduler)
+            state = restore(saved, model, opt, scheduler, device)
             log.log("resumed", step=state.step, max_steps=max_steps, checkpoint=str(checkpoint_dir))
         # Kept on the device once: each step then slices a view instead of copying a batch over.
         train_ids, val_ids = corpus.train_ids.to(device), corpus.val_ids.to(device)
@@ -316,7 +343,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
         writer = None if checkpoint_dir is None else checkpoint.Writer(checkpoint_dir, {
             "config": cfg.as_dict(), "model_config": checkpoint.model_config_dict(model_cfg),
             "tokenizer": corpus.tokenizer_path.read_text(encoding="utf-8"), "code": checkpoint.code_version(),
-            "fingerprint": info.fingerprint})
+            "fingerprint": info.fingerprint}, device, cfg.checkpoint_every)
 
         def validate(step: int) -> Evaluation:
             ev = evaluate(model, val_ids, info.val_chars, cfg.block_size, cfg.batch_size, autocast, info.val_bytes)
@@ -329,10 +356,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
             if improved:
                 state.best_val_loss = ev.loss
             if writer is not None:
-                if improved:
-                    writer.best(model, step, ev.loss)
                 state.elapsed = elapsed()
-                writer.resume(model, opt, scheduler, state.as_dict())
+                writer.evaluated(model, opt, scheduler, state.as_dict(), len(state.curve), step, ev.loss, improved)
             if board is not None:
                 for name, value in (("loss", ev.loss), ("loss_full", ev.loss_full), ("bpb", ev.bpb)):
                     board.add_scalar(f"val/{name}", value, step)
@@ -372,6 +397,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
             if step == 1 or step % eval_interval == 0 or step == max_steps:
                 validate(step)
         bar.close()
+        if writer is not None:
+            writer.flush()
         wall = base_elapsed + time.time() - t0
         last = Evaluation(**state.last) if state.last else None
         if last is None or not math.isfinite(last.loss):
@@ -385,7 +412,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, progress_position: int | N
             tokens_per_s=state.step * tokens_per_step / state.train_time if state.train_time else 0.0,
             wall_s=wall, data=info.source, fingerprint=info.fingerprint, curve=state.curve,
             flops_per_token=flops_per_token, device=str(device), tokenizer_roundtrip=info.tokenizer_roundtrip,
-            resumed_from=state.resumed_from, **recipe,
+            resumed_from=state.resumed_from, **recipe, **device_facts(device), peak_rss_mb=peak_rss_mb(),
         )
         if board is not None:
             board.add_scalar("speed/tokens_per_s", result.tokens_per_s, state.step)

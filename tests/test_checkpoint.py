@@ -100,3 +100,127 @@ def test_random_states_round_trip():
     checkpoint.set_rng_state(state)
     again = torch.rand(3), random.random(), np.random.rand()
     assert torch.equal(draws[0], again[0]) and draws[1:] == again[1:]
+
+
+class FakeCuda:
+    """torch.cuda as a machine with `count` GPUs shows it, for the random-state calls a checkpoint makes."""
+
+    def __init__(self, count: int):
+        self.count, self.set_calls, self.get_calls = count, [], []
+
+    def get_rng_state(self, device="cuda"):
+        self.get_calls.append(torch.device(device))
+        return torch.full((4,), torch.device(device).index or 0, dtype=torch.uint8)
+
+    def set_rng_state(self, state, device="cuda"):
+        index = torch.device(device).index or 0
+        if index >= self.count:
+            raise IndexError(f"no GPU {index}: {self.count} visible")
+        self.set_calls.append((index, int(state[0])))
+
+    def set_rng_state_all(self, states):
+        for index, state in enumerate(states):
+            self.set_rng_state(state, torch.device("cuda", index))
+
+    def get_rng_state_all(self):
+        return [self.get_rng_state(torch.device("cuda", i)) for i in range(self.count)]
+
+    def is_available(self):
+        return True
+
+    def device_count(self):
+        return self.count
+
+
+def use_cuda(monkeypatch, fake: FakeCuda) -> None:
+    for name in ("get_rng_state", "set_rng_state", "set_rng_state_all", "get_rng_state_all", "is_available",
+                 "device_count"):
+        monkeypatch.setattr(torch.cuda, name, getattr(fake, name))
+
+
+def test_a_checkpoint_keeps_the_training_gpus_random_state_and_resumes_with_fewer_gpus(monkeypatch):
+    """Saved on the third of four visible GPUs, resumed where one GPU is visible: the state goes to
+    the one training device, never by index to a GPU that is not there."""
+    use_cuda(monkeypatch, FakeCuda(count=4))
+    state = checkpoint.rng_state(torch.device("cuda", 2))
+    assert isinstance(state["cuda"], torch.Tensor) and int(state["cuda"][0]) == 2
+
+    fewer = FakeCuda(count=1)
+    use_cuda(monkeypatch, fewer)
+    checkpoint.set_rng_state(state, torch.device("cuda", 0))
+    assert fewer.set_calls == [(0, 2)]
+
+
+def test_a_checkpoint_from_before_keeps_working_with_fewer_gpus(monkeypatch):
+    """Older checkpoints hold a list, one state per visible GPU: the training device's entry is used."""
+    state = checkpoint.rng_state()
+    state["cuda"] = [torch.full((4,), i, dtype=torch.uint8) for i in range(4)]
+    fewer = FakeCuda(count=1)
+    use_cuda(monkeypatch, fewer)
+    checkpoint.set_rng_state(state, torch.device("cuda", 0))
+    assert fewer.set_calls == [(0, 0)]
+
+
+def test_a_cpu_run_saves_no_gpu_state_and_ignores_one(monkeypatch):
+    fake = FakeCuda(count=2)
+    use_cuda(monkeypatch, fake)
+    state = checkpoint.rng_state(torch.device("cpu"))
+    assert state["cuda"] is None and not fake.get_calls
+    state["cuda"] = torch.zeros(4, dtype=torch.uint8)
+    checkpoint.set_rng_state(state, torch.device("cpu"))
+    assert not fake.set_calls
+
+
+def evaluations(log: Path) -> list[tuple[int, float]]:
+    return [(e["step"], e["loss"]) for e in read_jsonl(log) if e["event"] == "validation_step"]
+
+
+@pytest.mark.parametrize("every", [0, 2])
+def test_sparse_checkpoints_and_best_pt_at_the_best_loss(tmp_path, every, monkeypatch):
+    """--checkpoint-every K writes checkpoint.pt at every K-th evaluation (never with 0); best.pt is
+    written with each checkpoint and at the end, and holds the weights of the lowest loss."""
+    from mainrun.config import TrainConfig, Variant
+    from mainrun.train import train
+
+    written = []
+    save = checkpoint.save_atomic
+    monkeypatch.setattr(checkpoint, "save_atomic", lambda payload, path: (
+        written.append((payload["kind"], payload.get("state", {}).get("step", payload.get("step")))),
+        save(payload, path))[1])
+    log = tmp_path / "log.jsonl"
+    cfg = TrainConfig.from_scale("tiny", data="embedded", variant=Variant(opt="adamw"), lr=1e-2, evals_per_epoch=4,
+                                 checkpoint_dir=str(tmp_path), checkpoint_every=every, log_file=str(log))
+    result = train(cfg, progress=False)
+    steps = [step for step, _ in evaluations(log)]
+    due = [] if every == 0 else steps[every - 1::every]
+    assert [step for kind, step in written if kind == "resume"] == due
+    assert (tmp_path / checkpoint.CHECKPOINT).exists() == bool(due)
+    best = checkpoint.load(tmp_path / checkpoint.BEST, kind="best")
+    assert best["val_loss"] == pytest.approx(result.best_val_loss, abs=1e-9)
+    assert best["step"] == min(evaluations(log), key=lambda e: e[1])[0]
+    # best.pt is written only when a checkpoint is or the run ends, and only if the best improved.
+    best_writes = [step for kind, step in written if kind == "best"]
+    assert len(best_writes) <= len(due) + 1 and best_writes[-1] == best["step"]
+
+
+def test_best_pt_is_written_only_when_the_loss_improves(tmp_path, monkeypatch):
+    """At every evaluation a checkpoint; best.pt only at the evaluations that lowered the loss."""
+    from mainrun.config import TrainConfig, Variant
+    from mainrun.train import train
+
+    written = []
+    save = checkpoint.save_atomic
+    monkeypatch.setattr(checkpoint, "save_atomic", lambda payload, path: (
+        written.append((payload["kind"], payload.get("step"), payload.get("val_loss"))), save(payload, path))[1])
+    log = tmp_path / "log.jsonl"
+    # An lr far too large for AdamW, so that the loss goes up at some evaluations.
+    cfg = TrainConfig.from_scale("tiny", data="embedded", variant=Variant(opt="adamw"), lr=1.0, evals_per_epoch=6,
+                                 dropout=0.0, checkpoint_dir=str(tmp_path), log_file=str(log))
+    train(cfg, progress=False)
+    improving, best = [], float("inf")
+    for step, loss in evaluations(log):
+        if loss < best:
+            improving.append(step)
+            best = loss
+    assert len(improving) < len(evaluations(log)), "the run never got worse: the test shows nothing"
+    assert [step for kind, step, _ in written if kind == "best"] == improving

@@ -99,3 +99,50 @@ def test_recorded_metrics_agree_with_the_curve_and_an_independent_token_count(tm
     # Bits per byte and the full-coverage loss are one sum (nats) in two units.
     assert result.val_bpb * math.log(2) * info["val_bytes"] == pytest.approx(result.val_loss_full * info["val_chars"])
     assert info["tokenizer_roundtrip"] == "prefix-space"
+
+
+@pytest.mark.parametrize("grad_accum", [1, 2])
+def test_the_loss_is_read_after_the_optimizer_step(monkeypatch, grad_accum):
+    """`.item()` waits for the device: read before clipping and the optimizer step, it would stall a
+    GPU once a step until the CPU had launched the rest. The value read is the same."""
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=1, n_head=2, d_model=16, dropout=0.0))
+    opt, scheduler = build_optimizer("adamw", model, 10)
+    events = []
+    step = opt.step
+    monkeypatch.setattr(opt, "step", lambda *a, **k: (events.append("step"), step(*a, **k))[1])
+    item = torch.Tensor.item
+    monkeypatch.setattr(torch.Tensor, "item", lambda self: (events.append("item"), item(self))[1])
+    x = torch.randint(VOCAB, (BATCH, BLOCK), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model.loss(x, x).item()
+    events.clear()
+    value = train_step(model, opt, scheduler, x, x, grad_accum=grad_accum)
+    assert events[0] == "step" and events.count("step") == 1 and "item" in events
+    assert value == pytest.approx(expected, abs=1e-6)
+
+
+def test_records_name_the_hardware_and_its_peak_memory(tmp_path, monkeypatch):
+    from mainrun import train as train_module
+
+    result = train(tiny(max_steps=2), progress=False)
+    assert result.gpu is None and result.peak_gpu_memory_mb is None and result.peak_rss_mb > 50
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA H200")
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device: 3 * 2**30)
+    assert train_module.device_facts(torch.device("cuda", 0)) == {"gpu": "NVIDIA H200", "peak_gpu_memory_mb": 3072.0}
+
+
+def test_an_fp32_run_after_a_tf32_one_in_the_same_process_does_not_inherit_tf32(monkeypatch):
+    from mainrun import train as train_module
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device: None)
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    seen = []
+    try:
+        for precision in ("tf32", "fp32", "bf16"):
+            train_module.prepare_process(tiny(device="cuda", precision=precision))
+            seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+    finally:  # torch's flag objects refuse monkeypatch; restored by hand
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+    assert seen == [(True, True), (False, False), (True, True)]
