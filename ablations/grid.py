@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mainrun.components import BUILTIN_MEMBERS, FAMILIES
-from mainrun.config import TrainConfig, Variant
+from mainrun.config import TrainConfig
+from mainrun.variant import Variant
 from mainrun.errors import ConfigError
 
 from .axes import Level, Point, axis_label, level_text, parse_axes, reference_levels, same_level

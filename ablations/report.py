@@ -22,26 +22,20 @@ from tabulate import tabulate
 
 from mainrun.cli import OneLineArgumentParser, load_plugins, run_cli
 from mainrun.components import FAMILIES
-from mainrun.config import Variant
-from mainrun.errors import ConfigError
-from mainrun.hyperparameters import flag_name
+from mainrun.variant import Variant
+from mainrun.errors import ConfigError, writing
 
 from .axes import Level, Point, axis_label, level_text, same_level
 from .cells import cell_key, read_records
 from .effects import (DEFAULT_MARGIN, Cells, Effect, Estimate, delta_vs, factorial_effects, holm, ordered,
                       seeds_to_resolve, verdict)
 from .grid import count
-from .metrics import METRIC_CHOICES, METRICS, choose_metric
+from .metrics import METRICS, choose_metric
 from .store import ResultsDir, to_json, write_atomic
+from .study import ReportOptions
+from .cli import add_report_arguments
 
 STATUSES = ("ok", "diverged", "failed", "not run")
-@dataclass(frozen=True)
-class ReportOptions:
-    metric: str = "auto"  # auto: val_loss, or val_loss_full when the cells differ in coverage
-    margin: float = DEFAULT_MARGIN  # effects whose whole interval is inside +/- margin are negligible
-    target_effect: float | None = None  # say how many seeds would resolve an effect this size
-
-
 @dataclass
 class Row:
     """One point of the grid (a variant and its hyperparameter-axis values), summarised over its seeds."""
@@ -183,7 +177,7 @@ def variant_table(rows: list[Row], notes: dict[Point, str] | None = None) -> str
     reference = reference_label(rows)
     metric = rows[0].metric if rows else "val_loss"
     extra = [] if metric == "val_loss" else ["val loss (reference)"]
-    headers = ["", *families, *map(flag_name, hyper), "params", METRICS[metric], f"Δ vs {reference}", *extra,
+    headers = ["", *families, *map(axis_label, hyper), "params", METRICS[metric], f"Δ vs {reference}", *extra,
                "loss/token", "coverage", "tokens/s", "wall s", "status", *(["note"] if notes is not None else [])]
     body = []
     for row in rows:
@@ -423,14 +417,16 @@ def write_report(root: str | Path, plot: bool | None = None, options: ReportOpti
     if make_plots:
         from . import plots as plotting
 
-        plots = plotting.write_all(root, run, points, seeds, records, effects or [], references, options.margin)
-        plots[1:1] = best_against_reference(root, rows, seeds, references)
-        plots += plotting.grid_sensitivity(root, run, points, seeds, references, metric, METRICS[metric])
+        with writing(root / "*.png"):
+            plots = plotting.write_all(root, run, points, seeds, records, effects or [], references, options.margin)
+            plots[1:1] = best_against_reference(root, rows, seeds, references)
+            plots += plotting.grid_sensitivity(root, run, points, seeds, references, metric, METRICS[metric])
     text = markdown(run, rows, effects, plots, plot_note, options, metric_note)
     if make_plots:
         from .pdf import write_pdf
 
-        write_pdf(root, run, rows, effects, variant_table(rows), plots, metric, options.margin, references)
+        with writing(root / "report.pdf"):
+            write_pdf(root, run, rows, effects, variant_table(rows), plots, metric, options.margin, references)
     write_atomic(root / "results.json", to_json(records))
     write_atomic(root / "results.csv", csv_text(rows))
     write_atomic(root / "results.md", text)
@@ -444,29 +440,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="write PNG plots (default: when matplotlib is installed)")
     add_report_arguments(parser)
     args = parser.parse_args(argv)
-    print(write_report(args.dir, args.plot, report_options(args)), end="")
+    options = ReportOptions(**{k: v for k, v in vars(args).items() if k in ("metric", "margin", "target_effect")
+                               and v is not None})
+    print(write_report(args.dir, args.plot, options), end="")
     return 0
-
-
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("the report")
-    group.add_argument("--metric", default="auto", choices=METRIC_CHOICES,
-                       help="what tables and effects rank by: val_loss (the reference metric), val_loss_full (every "
-                            "val token once), val_bpb (bits per byte); auto (default): val_loss, or val_loss_full "
-                            "when the cells differ in coverage")
-    group.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                       help=f"effects whose whole 95%% interval lies inside +/- this are negligible "
-                            f"(default {DEFAULT_MARGIN}, the rerun noise of this task)")
-    group.add_argument("--target-effect", type=float, metavar="X",
-                       help="also say how many seeds would resolve an effect of size X")
-
-
-def report_options(args: argparse.Namespace) -> ReportOptions:
-    if args.margin < 0:
-        raise ConfigError(f"--margin must be >= 0, got {args.margin}")
-    if args.target_effect is not None and not args.target_effect > 0:
-        raise ConfigError(f"--target-effect must be positive, got {args.target_effect}")
-    return ReportOptions(args.metric, args.margin, args.target_effect)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from mainrun import checkpoint
-from mainrun.errors import MainrunError
+from mainrun.errors import MainrunError, writing
 
 # A failed cell (an exception) is retried by the next run; ok and diverged are results to keep.
 DONE_STATUSES = ("ok", "diverged")
@@ -50,18 +50,19 @@ def set_aside(path: Path) -> Path:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per writer, and created by open() so that it gets the usual umask permissions.
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def to_json(value: Any) -> str:
@@ -95,8 +96,10 @@ class ResultsDir:
 
         flock belongs to the open file, so the kernel releases it when the runner dies, however
         it dies: there is never a stale lock to clean up by hand."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+", encoding="utf-8") as lock:
+        with writing(self.root / ".lock"):
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = open(self.root / ".lock", "a+", encoding="utf-8")
+        with lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -106,10 +109,11 @@ class ResultsDir:
                     f"{self.root} is in use by another ablations runner (pid {holder}); "
                     "wait for it to finish or pass another --out"
                 ) from None
-            lock.seek(0)
-            lock.truncate()
-            lock.write(f"{os.getpid()}\n")
-            lock.flush()
+            with writing(self.root / ".lock"):
+                lock.seek(0)
+                lock.truncate()
+                lock.write(f"{os.getpid()}\n")
+                lock.flush()
             yield
 
     def read_run(self) -> dict[str, Any] | None:
@@ -193,9 +197,10 @@ class ResultsDir:
     def write_cell(self, key: str, record: dict[str, Any], curve: list[tuple[int, float]]) -> None:
         """Commit a cell: its log and curve first, then the record that marks it finished."""
         cell = self.cell_dir(key)
-        cell.mkdir(parents=True, exist_ok=True)
         partial = self.partial_log(key)
-        if partial.exists():
-            os.replace(partial, cell / "log.jsonl")
+        with writing(cell / "log.jsonl"):
+            cell.mkdir(parents=True, exist_ok=True)
+            if partial.exists():
+                os.replace(partial, cell / "log.jsonl")
         write_atomic(cell / "curve.json", to_json([list(point) for point in curve]))
         write_atomic(cell / "record.json", to_json(record))

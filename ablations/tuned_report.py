@@ -12,8 +12,11 @@ from .cells import read_records, seed_values
 from .effects import Effect, factorial_effects, ordered
 from .grid import swap_label
 from .metrics import METRICS, choose_metric
-from .report import (ReportOptions, _estimate, csv_text, effects_section, failures_and_plots, finished_losses,
+from .study import ReportOptions
+from .report import (_estimate, csv_text, effects_section, failures_and_plots, finished_losses,
                      header_lines, plotting_available, summarise, variant_table, with_holm)
+from mainrun.errors import writing
+
 from .store import ResultsDir, to_json, write_atomic
 from .tuning import Tune, boundary_alarm, with_setting
 
@@ -75,8 +78,9 @@ def write_tuned_report(root: Path, run: dict[str, Any], points: list[Point], ref
     if make_plots:
         from . import plots as plotting
 
-        plots = plotting.write_all(root, run, tuned_points, eval_seeds, tuned_records, tuned_effects or [],
-                                   references, options.margin)
+        with writing(root / "*.png"):
+            plots = plotting.write_all(root, run, tuned_points, eval_seeds, tuned_records, tuned_effects or [],
+                                       references, options.margin)
         series = {swap_label(p, references): {v: seed_values(store, with_setting(p, tune.axis, v), tune.tune_seeds,
                                                              tune_metric) for v in tune.values} for p in points}
         name = f"sensitivity_{tune.axis}.png"
@@ -88,8 +92,9 @@ def write_tuned_report(root: Path, run: dict[str, Any], points: list[Point], ref
     if make_plots:
         from .pdf import write_pdf
 
-        write_pdf(root, {**run, "seeds": eval_seeds}, rows, tuned_effects, variant_table(rows, notes), plots, metric,
-                  options.margin, references)
+        with writing(root / "report.pdf"):
+            write_pdf(root, {**run, "seeds": eval_seeds}, rows, tuned_effects, variant_table(rows, notes), plots,
+                      metric, options.margin, references)
     write_atomic(root / "results.json", to_json(tuning_records + tuned_records + default_records))
     write_atomic(root / "results.csv", csv_text(rows))
     write_atomic(root / "results.md", text)

@@ -6,7 +6,8 @@ import os
 import torch
 
 from mainrun.components import FAMILIES
-from mainrun.config import TrainConfig, Variant
+from mainrun.config import TrainConfig
+from mainrun.variant import Variant
 
 # The `cpu` preset: what `ablations.run` trains on a machine without a GPU, so these timings are
 # the per-step costs the grid actually pays (a few tens of ms per step on 2 cores, which keeps a
@@ -14,13 +15,13 @@ from mainrun.config import TrainConfig, Variant
 # dominate more and swaps of norm or positions would look relatively cheaper.
 PRESET = TrainConfig.from_scale("cpu")
 SHAPE = dict(
-    batch=PRESET.batch_size,
-    block=PRESET.block_size,
-    vocab=PRESET.vocab_size,
-    n_layer=PRESET.n_layer,
-    n_head=PRESET.n_head,
-    d_model=PRESET.d_model,
-    dropout=PRESET.dropout,
+    batch=PRESET.training.batch_size,
+    block=PRESET.model.block_size,
+    vocab=PRESET.data.vocab_size,
+    n_layer=PRESET.model.n_layer,
+    n_head=PRESET.model.n_head,
+    d_model=PRESET.model.d_model,
+    dropout=PRESET.model.dropout,
 )
 
 # One thread by default: on a shared machine a second intra-op thread that gets descheduled stalls

@@ -25,8 +25,9 @@ from typing import Any, Callable
 import torch
 from tabulate import tabulate
 
-from mainrun.config import PRECISIONS, TrainConfig, Variant
-from mainrun.model import GPT, ModelConfig, fused_attention
+from mainrun.config import PRECISIONS, RunContext, TrainConfig
+from mainrun.variant import Variant
+from mainrun.model import GPT, GPTConfig, fused_attention
 from mainrun.train import autocast_for, resolve_device, train
 
 MODERN = "norm=rmsnorm,pos=rope,mlp=swiglu,init=scaled,opt=muon,mask=title,qknorm=rmsnorm"
@@ -48,10 +49,13 @@ class Smoke:
     precisions: tuple[str, ...] = PRECISIONS
     rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
-    def config(self, name: str, **overrides: Any) -> TrainConfig:
-        """The smoke scale on the real titles, logging into the output folder."""
-        return TrainConfig.from_scale(self.scale, data=self.data, device=str(self.device),
-                                      log_file=str(self.out / f"{name}.jsonl"), **overrides)
+    def config(self, **settings: Any) -> TrainConfig:
+        """The smoke scale on the real titles."""
+        return TrainConfig.from_scale(self.scale, source=self.data, **settings)
+
+    def context(self, name: str, **fields: Any) -> RunContext:
+        """On the device, logging into the output folder."""
+        return RunContext(device=str(self.device), log_file=str(self.out / f"{name}.jsonl"), **fields)
 
     def check(self, name: str, run: Callable[[], tuple[bool, str]]) -> None:
         """Run one check; an exception is a failed row, never the end of the checks."""
@@ -76,8 +80,8 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-")
 
 
-def trained(smoke: Smoke, name: str, **overrides: Any) -> tuple[bool, str]:
-    result = train(smoke.config(slug(name), **overrides), progress=False)
+def trained(smoke: Smoke, name: str, **settings: Any) -> tuple[bool, str]:
+    result = train(smoke.config(**settings), smoke.context(slug(name)), progress=False)
     memory = f", peak {result.peak_gpu_memory_mb:,.0f} MB on the GPU" if result.peak_gpu_memory_mb else ""
     return (result.status == "ok" and math.isfinite(result.val_loss),
             f"{result.status}, val loss {result.val_loss:.4f}, {result.tokens_per_s:,.0f} tokens/s{memory}")
@@ -87,8 +91,8 @@ def attention_paths(smoke: Smoke) -> tuple[bool, str]:
     """The reference's explicit attention and the fused kernel, dropout off: the same losses up to rounding."""
     losses = {}
     for attention in ("reference", "sdpa"):
-        cfg = smoke.config(f"attention-{attention}", attention=attention, dropout=0.0, max_steps=20)
-        losses[attention] = train(cfg, progress=False).val_loss
+        cfg = smoke.config(attention=attention, dropout=0.0, max_steps=20)
+        losses[attention] = train(cfg, smoke.context(f"attention-{attention}"), progress=False).val_loss
     gap = abs(losses["reference"] - losses["sdpa"])
     return gap < 1e-3, f"val loss {losses['reference']:.6f} (reference) vs {losses['sdpa']:.6f} (sdpa): |Δ| {gap:.1e}"
 
@@ -96,9 +100,8 @@ def attention_paths(smoke: Smoke) -> tuple[bool, str]:
 def resume_exactly(smoke: Smoke) -> tuple[bool, str]:
     """A run killed right after its second evaluation's checkpoint, resumed, against the run uninterrupted."""
     folder = smoke.out / "resume"
-    common = dict(variant=Variant.parse("opt=adamw,mask=title"), checkpoint_dir=str(folder / "whole"))
-    whole = train(smoke.config("resume-whole", **common), progress=False)
-    cut = dict(common, checkpoint_dir=str(folder / "cut"))
+    cfg = smoke.config(variant=Variant.parse("opt=adamw,mask=title"))
+    whole = train(cfg, smoke.context("resume-whole", checkpoint_dir=str(folder / "whole")), progress=False)
     evaluations = []
 
     def kill_at_second(step: int, loss: float) -> None:
@@ -107,10 +110,11 @@ def resume_exactly(smoke: Smoke) -> tuple[bool, str]:
             raise Interrupted(f"killed after the evaluation at step {step}")
 
     try:
-        train(smoke.config("resume-cut", **cut), progress=False, on_validation=kill_at_second)
+        train(cfg, smoke.context("resume-cut", checkpoint_dir=str(folder / "cut")), progress=False,
+              on_validation=kill_at_second)
     except Interrupted:
         pass
-    resumed = train(smoke.config("resume-cut", resume=True, **cut), progress=False)
+    resumed = train(cfg, smoke.context("resume-cut", checkpoint_dir=str(folder / "cut"), resume=True), progress=False)
     expected = dict(whole.curve)
     gaps = [abs(loss - expected[step]) for step, loss in resumed.curve if step > evaluations[-1]]
     gap = max(gaps, default=math.nan)
@@ -130,7 +134,7 @@ def sample_on_cpu(smoke: Smoke) -> tuple[bool, str]:
 
 def small_model(smoke: Smoke, block_size: int, mask: str) -> tuple[GPT, torch.Tensor]:
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=512, block_size=block_size, n_layer=2, n_head=2, d_model=128, dropout=0.0,
+    cfg = GPTConfig(vocab_size=512, block_size=block_size, n_layer=2, n_head=2, d_model=128, dropout=0.0,
                       variant=Variant(mask=mask), eos_id=1)
     ids = torch.randint(2, 512, (4, block_size + 1))
     ids[:, ::9] = 1  # an <eos> every 9 tokens: titles of 8

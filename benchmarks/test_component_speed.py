@@ -7,9 +7,9 @@ import torch
 
 from benchmarks.common import BASELINE, SHAPE, describe, seeded
 from mainrun.components import MASKS, MLPS, NORMS, OPTIMIZERS, POSITIONS, QKNORMS
-from mainrun.config import Variant
+from mainrun.variant import Variant
 from mainrun.components.optimizers import build_optimizer
-from mainrun.model import GPT, CausalSelfAttention, ModelConfig
+from mainrun.model import GPT, CausalSelfAttention, GPTConfig
 
 pytestmark = pytest.mark.benchmark(warmup=True, warmup_iterations=3, min_rounds=20)
 
@@ -112,7 +112,7 @@ def test_positions_forward_backward(benchmark, name):
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_optimizer_step(benchmark, name):
     torch.manual_seed(0)
-    model = GPT(ModelConfig(vocab_size=SHAPE["vocab"], block_size=T, n_layer=SHAPE["n_layer"], n_head=H,
+    model = GPT(GPTConfig(vocab_size=SHAPE["vocab"], block_size=T, n_layer=SHAPE["n_layer"], n_head=H,
                             d_model=D, dropout=SHAPE["dropout"]))
     for i, param in enumerate(model.parameters()):
         param.grad = seeded(param.shape, seed=i) * 1e-3
@@ -153,7 +153,7 @@ def attention_inputs():
 
 def attention_layer(variant: Variant) -> tuple[GPT, CausalSelfAttention]:
     torch.manual_seed(0)
-    model = GPT(ModelConfig(vocab_size=SHAPE["vocab"], block_size=T, n_layer=1, n_head=H, d_model=D,
+    model = GPT(GPTConfig(vocab_size=SHAPE["vocab"], block_size=T, n_layer=1, n_head=H, d_model=D,
                             dropout=SHAPE["dropout"], variant=variant)).train()
     return model, model.blocks[0].attn
 

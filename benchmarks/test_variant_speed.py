@@ -11,8 +11,9 @@ import torch
 
 from benchmarks.common import BASELINE, MODEL_FAMILIES, PRESET, SHAPE, describe, seeded_tokens
 from mainrun.components import FAMILIES
-from mainrun.config import ATTENTIONS, Variant
-from mainrun.model import GPT, ModelConfig
+from mainrun.config import ATTENTIONS
+from mainrun.variant import Variant
+from mainrun.model import GPT, GPTConfig
 
 pytestmark = pytest.mark.benchmark(warmup=True, warmup_iterations=3, min_rounds=20)
 
@@ -28,9 +29,9 @@ def label(variant: Variant) -> str:
     return ",".join(f"{family}={getattr(variant, family)}" for family in MODEL_FAMILIES)
 
 
-def build(variant: Variant, attention: str = PRESET.attention) -> GPT:
+def build(variant: Variant, attention: str = PRESET.model.attention) -> GPT:
     torch.manual_seed(0)
-    return GPT(ModelConfig(
+    return GPT(GPTConfig(
         vocab_size=SHAPE["vocab"], block_size=SHAPE["block"], n_layer=SHAPE["n_layer"],
         n_head=SHAPE["n_head"], d_model=SHAPE["d_model"], dropout=SHAPE["dropout"],
         variant=variant, attention=attention,
@@ -41,7 +42,7 @@ def is_baseline(variant: Variant) -> bool:
     return all(getattr(variant, family) == getattr(BASELINE, family) for family in MODEL_FAMILIES)
 
 
-def annotate(benchmark, group, variant, model, attention=PRESET.attention):
+def annotate(benchmark, group, variant, model, attention=PRESET.model.attention):
     describe(benchmark, group=group, label=label(variant), baseline=is_baseline(variant),
              params=model.num_params(), shape=SHAPE, attention=attention,
              variant={family: getattr(variant, family) for family in MODEL_FAMILIES})
@@ -85,7 +86,7 @@ def test_attention_path_forward_backward(benchmark, attention):
     model = build(BASELINE, attention).train()
     x, y = seeded_tokens()
     describe(benchmark, group="attention: forward+backward (train)", label=attention,
-             baseline=attention == PRESET.attention, params=model.num_params(), shape=SHAPE,
+             baseline=attention == PRESET.model.attention, params=model.num_params(), shape=SHAPE,
              attention=attention)
 
     def forward_backward():

@@ -24,10 +24,11 @@ from tabulate import tabulate
 
 from ablations.grid import GRIDS, build_grid
 from mainrun.components.optimizers import build_optimizer
-from mainrun.config import PRECISIONS, SCALES, TrainConfig, Variant
-from mainrun.model import GPT, ModelConfig
+from mainrun.config import PRECISIONS, SCALES, TrainConfig
+from mainrun.variant import Variant
+from mainrun.model import GPT, GPTConfig
 from mainrun.runtime import keep_freed_memory_mapped, restore_default_allocator
-from mainrun.train import autocast_for, model_flops_per_token, resolve_device, train_step
+from mainrun.train import autocast_for, flops_per_token, resolve_device, train_step
 
 
 def sync(device: torch.device) -> None:
@@ -71,14 +72,14 @@ def matmul_peak_gflops(device: torch.device, dtype=torch.float32, warm_s: float 
 def make_step(cfg: TrainConfig, variant: Variant, attention: str, device: torch.device,
               precision: str = "fp32") -> tuple[Callable[[], float], int]:
     """A closure running one real training step on a fixed synthetic batch, and the parameter count."""
-    torch.manual_seed(cfg.seed)
-    model = GPT(ModelConfig(vocab_size=cfg.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
-                            n_head=cfg.n_head, d_model=cfg.d_model, dropout=cfg.dropout, variant=variant,
-                            attention=attention)).to(device)
+    torch.manual_seed(cfg.training.seed)
+    cfg = cfg.with_values(variant=variant, attention=attention)
+    model = GPT(GPTConfig.of(cfg, cfg.data.vocab_size)).to(device)
     opt, sched = build_optimizer(variant.opt, model, 10_000)
     gen = torch.Generator().manual_seed(0)
-    x = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.block_size), generator=gen).to(device)
-    y = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.block_size), generator=gen).to(device)
+    shape = (cfg.training.batch_size, cfg.model.block_size)
+    x = torch.randint(0, cfg.data.vocab_size, shape, generator=gen).to(device)
+    y = torch.randint(0, cfg.data.vocab_size, shape, generator=gen).to(device)
     autocast = autocast_for(precision, device)
     return (lambda: train_step(model, opt, sched, x, y, autocast)), model.num_params()
 
@@ -161,7 +162,7 @@ def measure_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
     rows = []
     for scale in args.scale:
         cfg = TrainConfig.from_scale(scale)
-        tokens = cfg.batch_size * cfg.block_size
+        tokens = cfg.training.batch_size * cfg.model.block_size
         for attention in (["reference"] if args.reference else []) + ["sdpa"]:
             if device.type == "cpu":
                 restore_default_allocator() if attention == "reference" else keep_freed_memory_mapped()
@@ -175,8 +176,7 @@ def measure_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
                 rows.append({"scale": scale, "kernels": "reference" if attention == "reference" else "fast",
                              "variant": str(variant), "step_s": step_s, "min_s": min(times), "max_s": max(times),
                              "tokens_per_s": tokens / step_s, "params": params,
-                             "flops_per_step": model_flops_per_token(params, cfg.n_layer, cfg.block_size,
-                                                                     cfg.d_model) * tokens})
+                             "flops_per_step": flops_per_token(cfg, params) * tokens})
                 print(f"{scale:8s} {rows[-1]['kernels']:9s} {variant}  {step_s:.4f} s/step  {tokens / step_s:,.0f} tok/s",
                       flush=True)
     return rows

@@ -1,6 +1,7 @@
 """mainrun: the Mainrun GPT training library, built from a registry of swappable components."""
-from .config import SCALES, TrainConfig, Variant
-from .errors import ConfigError, DataError, MainrunError
+from .config import SCALES, RunContext, TrainConfig
+from .errors import ConfigError, DataError, MainrunError, OutputError
+from .variant import Variant
 
-__all__ = ["SCALES", "ConfigError", "DataError", "MainrunError", "TrainConfig", "Variant"]
+__all__ = ["SCALES", "ConfigError", "DataError", "MainrunError", "OutputError", "RunContext", "TrainConfig", "Variant"]
 __version__ = "0.1.0"

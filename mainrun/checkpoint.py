@@ -26,17 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import ConfigError, MainrunError
+from .config import TrainConfig
+from .errors import ConfigError, MainrunError, writing
 
 FORMAT = "mainrun-checkpoint/1"
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
-# TrainConfig fields that say where and how a run executes, not what it computes: a resumed run
-# may change them (another device, thread count, path to the same data).
-EXECUTION_FIELDS = ("device", "threads", "log_file", "cache_dir", "data", "checkpoint_dir", "checkpoint_every", "resume",
-                    "tensorboard_dir")
-
-
 class CheckpointError(MainrunError):
     """A file that is missing, unreadable, or not a checkpoint of this program."""
 
@@ -100,16 +95,17 @@ def set_rng_state(state: dict[str, Any], device: torch.device | None = None) -> 
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        torch.save(payload, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.save(payload, tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 class Writer:
@@ -168,13 +164,17 @@ def load(path: str | Path, kind: str | None = None) -> dict[str, Any]:
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """The fields, execution settings aside, in which a run's config differs from its checkpoint's."""
-    return [f"{name} {saved.get(name)!r} -> {current.get(name)!r}" for name in sorted(set(saved) | set(current))
-            if name not in EXECUTION_FIELDS and saved.get(name) != current.get(name)]
+    """The settings in which a run's config (as `TrainConfig.flat` writes it) differs from its
+    checkpoint's, both with their defaults resolved. The data's path is left out (its content is
+    checked by fingerprint), and so is whatever an older checkpoint stored of where it ran."""
+    before = TrainConfig.from_flat(saved).resolved().flat()
+    after = TrainConfig.from_flat(current).resolved().flat()
+    return [f"{name} {before[name]!r} -> {after[name]!r}" for name in sorted(after)
+            if name != "data" and before[name] != after[name]]
 
 
-def check_resumable(payload: dict[str, Any], config: dict[str, Any], fingerprint: str, path: Path) -> None:
-    differences = config_differences(payload["config"], config)
+def check_resumable(payload: dict[str, Any], config: TrainConfig, fingerprint: str, path: Path) -> None:
+    differences = config_differences(payload["config"], config.flat())
     if differences:
         raise ConfigError(f"cannot resume from {path}: the config differs ({'; '.join(differences)}); "
                           "start a new --checkpoint-dir")

@@ -6,16 +6,14 @@ default print a usage block first.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import ATTENTIONS, LR_SCALINGS, PRECISIONS, TrainConfig
+from .config import CONTEXT_SETTINGS, SCALES, SETTINGS, Setting
 from .errors import ConfigError, MainrunError
-from .hyperparameters import HYPERPARAMETERS
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -37,25 +35,26 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
-    """The options every training entry point accepts; all default to None = "not given"."""
-    parser.add_argument("--scale", help="preset: mainrun (the reference), cpu (~1 min on 2 cores), tiny (tests)")
-    parser.add_argument("--data", help="auto (default), hub, embedded, or a .txt/.csv/.json/.jsonl/.parquet file or folder")
-    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
-    parser.add_argument("--attention", choices=ATTENTIONS, help="sdpa (default, fused) or reference (bit-exact dropout stream)")
-    parser.add_argument("--precision", choices=PRECISIONS, help="fp32 (default), tf32, bf16 (autocast); CUDA only beyond fp32")
-    parser.add_argument("--cache-dir", help="tokenizer/ids cache (default $MAINRUN_CACHE or ~/.cache/mainrun)")
-    parser.add_argument("--lr-scaling", choices=LR_SCALINGS,
-                        help="scale the recipe's peak lr with batch-size / the preset's: none (default), linear, sqrt")
-    parser.add_argument("--checkpoint-every", type=int, metavar="K",
-                        help="write the resume checkpoint at every K-th evaluation (default 1; 0: never, so a killed "
-                             "run starts over); best.pt is written with each checkpoint and at the end")
+    """The options every training entry point accepts, one per setting of the config and of the run
+    context (`mainrun.config`), all defaulting to None = "not given"."""
+    parser.add_argument("--scale", help=f"preset: {', '.join(SCALES)} (the reference; ~1 min per run on 2 cores; "
+                                        "seconds, for tests)")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE first, so the components it registers can be named (repeatable)")
-    hp = parser.add_argument_group("hyperparameters (override the scale preset)")
-    for name, kind in HYPERPARAMETERS.items():
-        if name == "seed" and not seed:
-            continue
-        hp.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar=kind.__name__.upper())
+    run = parser.add_argument_group("where it runs")
+    for setting in CONTEXT_SETTINGS.values():
+        if setting.command_line:
+            add_setting(run, setting)
+    hp = parser.add_argument_group("training settings (override the scale preset)")
+    for setting in SETTINGS.values():
+        if setting.name != "seed" or seed:
+            add_setting(hp, setting)
+
+
+def add_setting(group: argparse._ArgumentGroup, setting: Setting) -> None:
+    kind = setting.type
+    group.add_argument(f"--{setting.flag}", dest=setting.name, type=kind, help=setting.help,
+                       metavar=kind.__name__.upper() if kind is not str else None)
 
 
 def load_plugins(modules: list[str]) -> None:
@@ -67,9 +66,13 @@ def load_plugins(modules: list[str]) -> None:
 
 
 def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The TrainConfig fields the user gave on the command line (besides the variant)."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return {k: v for k, v in vars(args).items() if k in fields and k not in ("variant", "scale") and v is not None}
+    """The settings the user gave on the command line, by name."""
+    return {name: value for name, value in vars(args).items() if name in SETTINGS and value is not None}
+
+
+def context_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The run-context fields the user gave on the command line, by name."""
+    return {name: value for name, value in vars(args).items() if name in CONTEXT_SETTINGS and value is not None}
 
 
 def ensure_writable(path: str | Path, what: str, directory: bool = False) -> None:

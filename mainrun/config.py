@@ -1,222 +1,33 @@
-"""Configuration: a `Variant` (which components) and a `TrainConfig` (everything else).
+"""What a run computes (`TrainConfig`, the experiment: nested, frozen, hashed) and where it runs
+(`RunContext`: device, threads, paths, resume; never hashed).
 
-Both are plain dataclasses of strings and numbers, so they serialise into logs and results as is.
-`TrainConfig.from_scale("cpu", n_layer=4)` starts from a named preset and overrides fields.
+    TrainConfig
+      scale     the preset it started from (mainrun, cpu, tiny)
+      variant   one member per component family, with any member settings (mainrun.variant)
+      data      source, num_titles, val_frac, vocab_size
+      model     block_size, n_layer, n_head, d_model, dropout, attention
+      optim     lr, weight_decay, lr_scaling (the recipe itself is the variant's `opt` member)
+      training  batch_size, grad_accum, epochs, max_steps, evals_per_epoch, seed, precision
+
+Every field is declared once, with its type, default, help, check and whether a grid may sweep it
+(`option`); `SETTINGS` is read off the dataclasses, and the command-line flags, the axis names and
+the validation all come from it. Settings are named by their flag spelling's field name, unique
+across sections (`lr`, `batch_size`), so `TrainConfig.from_scale("cpu", lr=1e-3)`, `--lr 1e-3` and
+`--axes lr=1e-3,3e-3` mean one thing. `resolved()` fills in every default that depends on another
+choice (the optimizer recipe's lr and weight decay) once, when a run's config is built.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from .components import FAMILIES
-from .components.optimizers import resolved_hyperparameters
+from .components.optimizers import recipe_defaults
 from .errors import ConfigError
+from .variant import Variant
 
 # Bytes the ByteLevel pre-tokenizer can emit, plus <pad>, <eos>, <unk>.
 MIN_VOCAB = 256 + 3
-
-
-def _restore_variant(choices: tuple[tuple[str, str], ...]) -> "Variant":
-    """Unpickling: a worker process unpickles its cell before it imports the plugins that register
-    the cell's families, so the choices are restored as they were, unchecked."""
-    variant = Variant.__new__(Variant)
-    object.__setattr__(variant, "_choices", choices)
-    return variant
-
-
-class Variant:
-    """One member of every component family; families not named stay at their reference member.
-
-    A small frozen value of names, read like a dataclass (`variant.norm`, `variant.opt`) for every
-    registered family, the families a plugin adds included. Only the choices that leave a family's
-    reference member are stored, so registering a new family changes no existing variant.
-    """
-
-    __slots__ = ("_choices",)
-
-    def __init__(self, **choices: str):
-        for family, name in choices.items():
-            if family not in FAMILIES:
-                raise ConfigError(f"unknown component family '{family}'; valid: {', '.join(FAMILIES)}")
-            FAMILIES[family].get(name)  # raises ConfigError listing the valid names
-        departures = tuple((family, choices[family]) for family, registry in FAMILIES.items()
-                           if family in choices and choices[family] != registry.reference)
-        object.__setattr__(self, "_choices", departures)
-
-    def __getattr__(self, family: str) -> str:
-        if family.startswith("_"):
-            raise AttributeError(family)
-        for key, name in self._choices:
-            if key == family:
-                return name
-        if family in FAMILIES:
-            return FAMILIES[family].reference
-        raise AttributeError(f"no component family '{family}'; registered: {', '.join(FAMILIES)}")
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("Variant is frozen; use variant.replace(family=name)")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Variant) and dict(self._choices) == dict(other._choices)
-
-    def __hash__(self) -> int:
-        return hash(frozenset(self._choices))
-
-    def __reduce__(self):
-        return _restore_variant, (self._choices,)
-
-    def __repr__(self) -> str:
-        return f"Variant({', '.join(f'{f}={n!r}' for f, n in self._choices)})"
-
-    def replace(self, **changes: str) -> "Variant":
-        return Variant(**{**dict(self._choices), **changes})
-
-    def level(self, family: str) -> str:
-        """The member chosen for a family: the variant's level on that axis of a grid."""
-        return getattr(self, family)
-
-    def departures(self) -> dict[str, str]:
-        """{family: member} for the families that leave their reference member."""
-        return dict(self._choices)
-
-    @classmethod
-    def parse(cls, spec: str) -> "Variant":
-        """`baseline`, or `norm=rmsnorm,pos=rope,...`; families left out stay at the baseline."""
-        spec = spec.strip()
-        if spec in ("", "baseline"):
-            return cls()
-        choices: dict[str, str] = {}
-        for part in spec.split(","):
-            key, sep, value = (s.strip() for s in part.partition("="))
-            if not sep or not value:
-                raise ConfigError(f"bad variant part '{part}': expected family=name, e.g. norm=rmsnorm")
-            if key in choices:
-                raise ConfigError(f"variant names family '{key}' twice")
-            choices[key] = value
-        return cls(**choices)
-
-    def __str__(self) -> str:
-        """`norm=layernorm,pos=learned,init=default,opt=sgd`, plus any other family it changes."""
-        departures = dict(self._choices)
-        return ",".join(f"{family}={getattr(self, family)}" for family, registry in FAMILIES.items()
-                        if registry.always_named or family in departures)
-
-    @property
-    def is_baseline(self) -> bool:
-        return not self._choices
-
-    def as_dict(self) -> dict[str, str]:
-        """Every registered family's member, in registration order."""
-        return {family: getattr(self, family) for family in FAMILIES}
-
-
-@dataclass
-class TrainConfig:
-    # Data
-    data: str = "auto"
-    num_titles: int = 100_000
-    val_frac: float = 0.10
-    vocab_size: int = 16_000
-    # Model
-    block_size: int = 128
-    n_layer: int = 6
-    n_head: int = 8
-    d_model: int = 512
-    dropout: float = 0.1
-    variant: Variant = field(default_factory=Variant)
-    # Optimisation; None means "the optimizer recipe's default"
-    batch_size: int = 64
-    grad_accum: int = 1  # micro-batches per optimizer step; the step is the same, activations 1/K
-    lr: float | None = None
-    weight_decay: float | None = None
-    lr_scaling: str = "none"  # none | linear | sqrt: the peak lr scaled with batch_size / the preset's
-    epochs: int = 7
-    max_steps: int | None = None
-    evals_per_epoch: int = 3
-    seed: int = 1337
-    # Execution
-    scale: str = "mainrun"
-    device: str = "auto"
-    attention: str = "sdpa"
-    precision: str = "fp32"
-    threads: int | None = None
-    log_file: str | None = None
-    cache_dir: str | None = None
-    checkpoint_dir: str | None = None  # write DIR/checkpoint.pt at evaluations, DIR/best.pt at the best
-    checkpoint_every: int = 1  # checkpoint.pt at every K-th evaluation; 0: never (a killed run starts over)
-    resume: bool = False  # continue from DIR/checkpoint.pt
-    tensorboard_dir: str | None = None  # TensorBoard event files: train loss, lr, validation metrics, tokens/s
-
-    @classmethod
-    def from_scale(cls, scale: str, **overrides: Any) -> "TrainConfig":
-        if scale not in SCALES:
-            raise ConfigError(f"unknown scale '{scale}'; valid: {', '.join(SCALES)}")
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-        cfg = cls(scale=scale, **{**SCALES[scale], **overrides})
-        cfg.validate()
-        return cfg
-
-    def validate(self) -> None:
-        positive = ("num_titles", "vocab_size", "block_size", "n_layer", "n_head", "d_model",
-                    "batch_size", "epochs", "evals_per_epoch")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
-        if self.vocab_size < MIN_VOCAB:
-            raise ConfigError(
-                f"--vocab-size {self.vocab_size} is smaller than the byte alphabet plus specials ({MIN_VOCAB})"
-            )
-        if not 0.0 < self.val_frac < 1.0:
-            raise ConfigError(f"--val-frac must be in (0, 1), got {self.val_frac}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if self.d_model % self.n_head:
-            raise ConfigError(f"--d-model {self.d_model} is not divisible by --n-head {self.n_head}")
-        if self.variant.pos == "rope" and (self.d_model // self.n_head) % 2:
-            raise ConfigError(f"rope needs an even head dimension, got {self.d_model // self.n_head}")
-        if self.max_steps is not None and self.max_steps <= 0:
-            raise ConfigError(f"--max-steps must be positive, got {self.max_steps}")
-        if self.lr is not None and not self.lr > 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
-        if self.weight_decay is not None and self.weight_decay < 0:
-            raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"unknown device '{self.device}'; valid: auto, cpu, cuda, cuda:N")
-        if self.attention not in ATTENTIONS:
-            raise ConfigError(f"unknown attention '{self.attention}'; valid: {', '.join(ATTENTIONS)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision '{self.precision}'; valid: {', '.join(PRECISIONS)}")
-        if self.checkpoint_every < 0:
-            raise ConfigError(f"--checkpoint-every must be >= 0 (0: no resume checkpoints), got {self.checkpoint_every}")
-        if self.threads is not None and self.threads <= 0:
-            raise ConfigError(f"--threads must be positive, got {self.threads}")
-        if self.grad_accum <= 0 or self.batch_size % self.grad_accum:
-            raise ConfigError(f"--grad-accum {self.grad_accum} must be positive and divide --batch-size {self.batch_size}")
-        if self.lr_scaling not in LR_SCALINGS:
-            raise ConfigError(f"unknown lr scaling '{self.lr_scaling}'; valid: {', '.join(LR_SCALINGS)}")
-
-    @property
-    def preset_batch_size(self) -> int:
-        return SCALES.get(self.scale, {}).get("batch_size", TrainConfig.batch_size)
-
-    def optimizer_hyperparameters(self) -> dict[str, float]:
-        """The peak lr and weight decay the run uses: the overrides, else the recipe's defaults, with
-        the lr scaled by `lr_scaling` when the batch differs from the preset's (the recipes' values
-        were set at the preset batch)."""
-        values = resolved_hyperparameters(self.variant.opt, self.lr, self.weight_decay)
-        ratio = self.batch_size / self.preset_batch_size
-        values["lr"] *= {"none": 1.0, "linear": ratio, "sqrt": ratio ** 0.5}[self.lr_scaling]
-        return values
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["variant"] = str(self.variant)
-        return d
-
-
 # `sdpa`: torch's fused attention and the chunked head+loss of `mainrun.losses` (the fast path).
 # `reference`: the reference program's explicit softmax attention and unfused cross-entropy, for a
 # bit-for-bit identical random stream and rounding wherever a fused kernel could differ (on CUDA the
@@ -226,9 +37,250 @@ ATTENTIONS = ("sdpa", "reference")
 PRECISIONS = ("fp32", "tf32", "bf16")
 # How the peak lr follows the batch size: linear (Goyal et al. 2017, the plan's rule), or the square
 # root (the usual rule for Adam-type optimizers; Malladi et al. 2022).
-LR_SCALINGS = ("none", "linear", "sqrt")
+LR_SCALINGS = {"none": lambda ratio: 1.0, "linear": lambda ratio: ratio, "sqrt": lambda ratio: ratio ** 0.5}
+DEVICES = "auto, cpu, cuda, cuda:N"
 
-# Named presets. Every field not named keeps the reference value above.
+
+@dataclass(frozen=True)
+class Check:
+    """A rule a value must keep, and the line that says it broke: `{flag}` and `{value}` are filled in."""
+
+    ok: Callable[[Any], bool]
+    message: str
+
+    def __call__(self, flag: str, value: Any) -> None:
+        if value is not None and not self.ok(value):
+            raise ConfigError(self.message.format(flag=flag, value=value))
+
+
+POSITIVE = Check(lambda v: v > 0, "--{flag} must be positive, got {value}")
+NON_NEGATIVE = Check(lambda v: v >= 0, "--{flag} must be >= 0, got {value}")
+OPEN_FRACTION = Check(lambda v: 0.0 < v < 1.0, "--{flag} must be in (0, 1), got {value}")
+PROBABILITY = Check(lambda v: 0.0 <= v < 1.0, "--{flag} must be in [0, 1), got {value}")
+VOCABULARY = Check(lambda v: v >= MIN_VOCAB,
+                   "--{flag} {value} is smaller than the byte alphabet plus specials (" + str(MIN_VOCAB) + ")")
+DEVICE = Check(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"),
+               "unknown device '{value}'; valid: " + DEVICES)
+
+
+def one_of(what: str, choices: Any) -> Check:
+    return Check(lambda v: v in choices, f"unknown {what} '{{value}}'; valid: {', '.join(choices)}")
+
+
+def option(default: Any, help: str, *, check: Check | None = None, axis: bool = True, flag: str | None = None,
+           command_line: bool = True) -> Any:
+    """A config field with what the rest of the program needs to know about it: its help, its check,
+    whether a grid may sweep it (`axis`), its flag when that is not the field's name, and whether it is
+    a flag at all (the runner sets some fields itself, per cell)."""
+    metadata = {"help": help, "check": check, "axis": axis, "flag": flag, "command_line": command_line}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = option("auto", "auto (default), hub, embedded, or a .txt/.csv/.json/.jsonl/.parquet file or folder",
+                         axis=False, flag="data")
+    num_titles: int = option(100_000, "titles taken from the source", check=POSITIVE)
+    val_frac: float = option(0.10, "share of the titles held out for validation", check=OPEN_FRACTION)
+    vocab_size: int = option(16_000, "BPE vocabulary size", check=VOCABULARY)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    block_size: int = option(128, "tokens per training row", check=POSITIVE)
+    n_layer: int = option(6, "transformer blocks", check=POSITIVE)
+    n_head: int = option(8, "attention heads", check=POSITIVE)
+    d_model: int = option(512, "model width", check=POSITIVE)
+    dropout: float = option(0.1, "dropout probability", check=PROBABILITY)
+    attention: str = option("sdpa", "sdpa (default, fused) or reference (bit-exact dropout stream)",
+                            check=one_of("attention", ATTENTIONS), axis=False)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float | None = option(None, "peak learning rate (default: the optimizer recipe's)", check=POSITIVE)
+    weight_decay: float | None = option(None, "weight decay (default: the optimizer recipe's)", check=NON_NEGATIVE)
+    lr_scaling: str = option("none", "scale the peak lr with batch-size / the preset's: none (default), linear, sqrt",
+                             check=one_of("lr scaling", LR_SCALINGS), axis=False)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    batch_size: int = option(64, "rows per optimizer step", check=POSITIVE)
+    grad_accum: int = option(1, "micro-batches per optimizer step: the same step with 1/K of the activations",
+                             check=POSITIVE)
+    epochs: int = option(7, "passes over the train split", check=POSITIVE)
+    max_steps: int | None = option(None, "stop (and schedule) over N steps instead of epochs x batches",
+                                   check=POSITIVE)
+    evals_per_epoch: int = option(3, "validations per epoch (and at step 1 and the end)", check=POSITIVE)
+    seed: int = option(1337, "the seed of the split, the tokenizer, the weights and dropout", axis=False)
+    precision: str = option("fp32", "fp32 (default), tf32, bf16 (autocast); CUDA only beyond fp32",
+                            check=one_of("precision", PRECISIONS), axis=False)
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "training": TrainingConfig}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One field of a section, as flags, axes, study files and records name it."""
+
+    name: str  # the field's name, unique across sections: lr, batch_size, source
+    section: str
+    type: type
+    default: Any
+    help: str
+    check: Check | None
+    axis: bool
+    flag: str  # `--{flag}`: weight-decay, data
+    command_line: bool
+
+    def validate(self, value: Any) -> None:
+        if self.check is not None:
+            self.check(self.flag, value)
+
+    def parse(self, text: str) -> Any:
+        """A value typed as the field types it: `lr=1e-3` a float, `batch-size=32` an int."""
+        try:
+            return self.type(text.strip())
+        except ValueError:
+            expected = "an integer" if self.type is int else "a number"
+            raise ConfigError(f"bad value '{text.strip()}' for {self.flag}: expected {expected}") from None
+
+
+def _settings_of(section: str, cls: type) -> dict[str, Setting]:
+    hints = {f.name: f.type for f in dataclasses.fields(cls)}
+    out = {}
+    for f in dataclasses.fields(cls):
+        kind = {"int": int, "float": float, "str": str, "bool": bool}[hints[f.name].split(" | ")[0]]
+        meta = f.metadata
+        out[f.name] = Setting(f.name, section, kind, f.default, meta["help"], meta["check"], meta["axis"],
+                              meta["flag"] or f.name.replace("_", "-"), meta["command_line"])
+    return out
+
+
+SETTINGS: dict[str, Setting] = {name: s for section, cls in SECTIONS.items() for name, s in _settings_of(section, cls).items()}
+# What a grid can sweep besides component families and member settings (seeds have --seeds).
+AXIS_SETTINGS = tuple(name for name, s in SETTINGS.items() if s.axis)
+
+
+def setting_named(name: str) -> Setting | None:
+    """The setting a name refers to, in its flag or its field spelling (`weight-decay`, `weight_decay`)."""
+    return SETTINGS.get(name.strip().replace("-", "_"))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    scale: str = "mainrun"
+    variant: Variant = Variant()  # frozen, so a shared default is safe
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    optim: OptimConfig = OptimConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @classmethod
+    def from_scale(cls, scale: str, *, variant: Variant | None = None, **values: Any) -> "TrainConfig":
+        """The named preset, with any setting replaced by name (`lr=1e-3`, `batch_size=32`)."""
+        if scale not in SCALES:
+            raise ConfigError(f"unknown scale '{scale}'; valid: {', '.join(SCALES)}")
+        cfg = cls(scale=scale, variant=variant or Variant()).with_values(**{**SCALES[scale], **values})
+        cfg.validate()
+        return cfg
+
+    def get(self, name: str) -> Any:
+        return getattr(getattr(self, SETTINGS[name].section), name)
+
+    def with_values(self, **values: Any) -> "TrainConfig":
+        """A copy with settings replaced by name; `variant=` replaces the variant."""
+        unknown = sorted(set(values) - set(SETTINGS) - {"variant"})
+        if unknown:
+            raise ConfigError(f"unknown training option(s): {', '.join(unknown)}")
+        sections = {section: dataclasses.replace(getattr(self, section), **{
+            name: value for name, value in values.items() if name in SETTINGS and SETTINGS[name].section == section})
+            for section in SECTIONS}
+        return dataclasses.replace(self, variant=values.get("variant", self.variant), **sections)
+
+    def validate(self) -> None:
+        for name, setting in SETTINGS.items():
+            setting.validate(self.get(name))
+        model, training = self.model, self.training
+        if model.d_model % model.n_head:
+            raise ConfigError(f"--d-model {model.d_model} is not divisible by --n-head {model.n_head}")
+        if self.variant.pos == "rope" and (model.d_model // model.n_head) % 2:
+            raise ConfigError(f"rope needs an even head dimension, got {model.d_model // model.n_head}")
+        if training.batch_size % training.grad_accum:
+            raise ConfigError(f"--grad-accum {training.grad_accum} must be positive and divide --batch-size "
+                              f"{training.batch_size}")
+
+    @property
+    def preset_batch_size(self) -> int:
+        return SCALES.get(self.scale, {}).get("batch_size", TrainingConfig.batch_size)
+
+    def resolved(self) -> "TrainConfig":
+        """Every default that depends on another choice, filled in: the lr and weight decay of the
+        optimizer recipe the variant names (a grid over recipes resolves them per cell). Idempotent."""
+        defaults = recipe_defaults(self.variant.opt)
+        optim = dataclasses.replace(self.optim, **{name: defaults[name] for name in ("lr", "weight_decay")
+                                                   if getattr(self.optim, name) is None})
+        return dataclasses.replace(self, optim=optim)
+
+    @property
+    def peak_lr(self) -> float:
+        """The lr the run peaks at: the resolved lr, scaled by `lr_scaling` when the batch differs from
+        the preset's (the recipes' values were set at the preset's batch)."""
+        lr = self.resolved().optim.lr
+        return lr * LR_SCALINGS[self.optim.lr_scaling](self.training.batch_size / self.preset_batch_size)
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by name, the variant as its string and the scale: how records, run.json and
+        checkpoints store a config (and how config hashes have always read it)."""
+        return {"scale": self.scale, "variant": str(self.variant),
+                **{s.flag if s.name == "source" else name: self.get(name) for name, s in SETTINGS.items()}}
+
+    @classmethod
+    def from_flat(cls, flat: dict[str, Any]) -> "TrainConfig":
+        """The inverse of `flat`; keys it does not know (the run context of older checkpoints) are left out."""
+        values = {("source" if key == "data" else key): value for key, value in flat.items()}
+        values = {key: value for key, value in values.items() if key in SETTINGS}
+        return cls(scale=flat.get("scale", "mainrun"), variant=Variant.parse(flat.get("variant", "baseline"))
+                   ).with_values(**values)
+
+    def nested(self) -> dict[str, Any]:
+        """The config as a study file's sections: {"scale", "variant", "data": {...}, "model": {...}, ...}."""
+        return {"scale": self.scale, "variant": str(self.variant),
+                **{section: dataclasses.asdict(getattr(self, section)) for section in SECTIONS}}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where and how a run executes, never what it computes: a resumed run may change any of it."""
+
+    device: str = option("auto", f"{DEVICES} (default auto)", check=DEVICE, axis=False)
+    threads: int | None = option(None, "torch threads (default: torch's, or one per core shared out between "
+                                       "the runner's workers)", check=POSITIVE, axis=False)
+    cache_dir: str | None = option(None, "tokenizer/ids cache (default $MAINRUN_CACHE or ~/.cache/mainrun)",
+                                   axis=False)
+    checkpoint_every: int = option(1, "write the resume checkpoint at every K-th evaluation (default 1; 0: never, "
+                                      "so a killed run starts over); best.pt is written with each and at the end",
+                                   check=Check(lambda v: v >= 0, "--{flag} must be >= 0 (0: no resume checkpoints), "
+                                                                 "got {value}"), axis=False)
+    # Set by each command in its own way (the runner sets them per cell):
+    log_file: str | None = option(None, "JSONL log in the reference format", axis=False, command_line=False)
+    checkpoint_dir: str | None = option(None, "checkpoint.pt at evaluations, best.pt at the best", axis=False,
+                                        command_line=False)
+    resume: bool = option(False, "continue from checkpoint_dir/checkpoint.pt", axis=False, command_line=False)
+    tensorboard_dir: str | None = option(None, "TensorBoard events: train loss, lr, validation metrics, tokens/s",
+                                         axis=False, command_line=False)
+
+    def validate(self) -> None:
+        for name, setting in CONTEXT_SETTINGS.items():
+            setting.validate(getattr(self, name))
+
+
+CONTEXT_SETTINGS = _settings_of("context", RunContext)
+
+
+# Named presets, by setting name. Every setting not named keeps the reference value above.
 SCALES: dict[str, dict[str, Any]] = {
     # The reference program's hyperparameters exactly.
     "mainrun": {},

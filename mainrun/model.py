@@ -6,6 +6,7 @@ the same weights), the same init, the same random stream through dropout.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -14,14 +15,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from .components import MASKS, MLPS, NORMS, POSITIONS, QKNORMS, families_in_slot
+from .components import families_in_slot
 from .components.positions import Positions
-from .config import Variant
+from .config import TrainConfig
 from .losses import linear_cross_entropy, linear_cross_entropy_sum
+from .variant import Variant
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class GPTConfig:
+    """What building the model takes: the config's model section and variant, and the two numbers the
+    tokenizer decides (its vocabulary size and the id of `<eos>`)."""
+
     vocab_size: int = 16_000
     block_size: int = 128
     n_layer: int = 6
@@ -31,6 +36,10 @@ class ModelConfig:
     variant: Variant = Variant()  # frozen, so a shared default is safe
     attention: str = "sdpa"
     eos_id: int = 1  # the tokenizer's <eos> (its specials are <pad>, <eos>, <unk>, in that order)
+
+    @classmethod
+    def of(cls, cfg: TrainConfig, vocab_size: int, eos_id: int = 1) -> "GPTConfig":
+        return cls(vocab_size=vocab_size, **dataclasses.asdict(cfg.model), variant=cfg.variant, eos_id=eos_id)
 
 
 # Every fused attention kernel but cuDNN's, for calls with an explicit mask. In torch 2.11-2.13
@@ -52,7 +61,7 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: tor
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.n_head = cfg.n_head
         self.head_dim = cfg.d_model // cfg.n_head
@@ -61,8 +70,8 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.proj.residual_projection = True  # writes into the residual stream (see inits.scaled)
-        make_qk_norm = QKNORMS.get(cfg.variant.qknorm)
-        self.q_norm, self.k_norm = make_qk_norm(self.head_dim), make_qk_norm(self.head_dim)
+        self.q_norm = cfg.variant.build_slot("qknorm", self.head_dim)
+        self.k_norm = cfg.variant.build_slot("qknorm", self.head_dim)
         self.attn_drop = nn.Dropout(cfg.dropout)
         self.resid_drop = nn.Dropout(cfg.dropout)
         if self.reference:
@@ -90,13 +99,12 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: GPTConfig):
         super().__init__()
-        make_norm = NORMS.get(cfg.variant.norm)
-        self.ln1 = make_norm(cfg.d_model)
-        self.ln2 = make_norm(cfg.d_model)
+        self.ln1 = cfg.variant.build_slot("norm", cfg.d_model)
+        self.ln2 = cfg.variant.build_slot("norm", cfg.d_model)
         self.attn = CausalSelfAttention(cfg)
-        self.mlp = MLPS.get(cfg.variant.mlp)(cfg.d_model, cfg.dropout)
+        self.mlp = cfg.variant.build_slot("mlp", cfg.d_model, cfg.dropout)
 
     def forward(self, x: torch.Tensor, positions: Positions, mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.attn(self.ln1(x), positions, mask)
@@ -104,24 +112,24 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.cfg = cfg
         # Construction order is part of the seed contract: every default initialiser below draws
         # from the global generator, and the init recipe draws after all of them.
         self.token_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.positions = POSITIONS.get(cfg.variant.pos)(cfg.block_size, cfg.d_model, cfg.n_head)
+        self.positions = cfg.variant.build_slot("positions", cfg.block_size, cfg.d_model, cfg.n_head)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
-        self.ln_f = NORMS.get(cfg.variant.norm)(cfg.d_model)
+        self.ln_f = cfg.variant.build_slot("norm", cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
-        self.mask = MASKS.get(cfg.variant.mask)(cfg.eos_id)
+        self.mask = cfg.variant.build_slot("mask", cfg.eos_id)
 
         # Families plugged in after construction: model edits first, then the init recipes, in
         # registration order (the built-in `init` first). Reference members leave the model as is.
         for slot in ("build", "init"):
             for family in families_in_slot(slot):
-                family.get(getattr(cfg.variant, family.family))(self)
+                cfg.variant.build(family.family, self)
         self.head.weight = self.token_emb.weight
 
     def hidden(self, idx: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,8 @@ new component shows up in grids, tests and benchmarks as soon as it is registere
 """
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+import inspect
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from .errors import ConfigError
 
@@ -47,6 +48,18 @@ class Registry(Generic[F]):
             raise ConfigError(
                 f"unknown {self.family} '{name}'; valid: {', '.join(self.names())}"
             ) from None
+
+    def settings(self, name: str) -> dict[str, Any]:
+        """A member's own settings and their defaults: the factory's keyword-only parameters (`eps`
+        of a norm, `base` of rope, `warmup` of a recipe). Each can be set in a variant
+        (`norm=rmsnorm,norm.eps=1e-5`) and swept as an axis (`--axes norm.eps=1e-8,1e-5`)."""
+        parameters = inspect.signature(self.get(name)).parameters.values()
+        return {p.name: p.default for p in parameters
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
+
+    def build(self, name: str, *args: Any, **settings: Any) -> Any:
+        """The member's factory called with its arguments and the settings that leave its defaults."""
+        return self.get(name)(*args, **settings)
 
     def names(self) -> list[str]:
         return list(self._factories)

@@ -12,10 +12,10 @@ from tokenizers import Tokenizer
 
 from . import checkpoint
 from .cli import OneLineArgumentParser, run_cli
-from .config import Variant
 from .errors import ConfigError
-from .model import GPT, ModelConfig
+from .model import GPT, GPTConfig
 from .train import resolve_device
+from .variant import Variant
 
 
 def load_model(path: str, device: torch.device) -> tuple[GPT, Tokenizer, dict]:
@@ -23,7 +23,7 @@ def load_model(path: str, device: torch.device) -> tuple[GPT, Tokenizer, dict]:
     payload = checkpoint.load(path)
     fields = dict(payload["model_config"])
     fields["variant"] = Variant.parse(fields["variant"])
-    model = GPT(ModelConfig(**fields))
+    model = GPT(GPTConfig(**fields))
     model.load_state_dict(payload["model"])
     return model.to(device).eval(), Tokenizer.from_str(payload["tokenizer"]), payload
 

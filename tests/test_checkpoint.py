@@ -179,8 +179,9 @@ def evaluations(log: Path) -> list[tuple[int, float]]:
 def test_sparse_checkpoints_and_best_pt_at_the_best_loss(tmp_path, every, monkeypatch):
     """--checkpoint-every K writes checkpoint.pt at every K-th evaluation (never with 0); best.pt is
     written with each checkpoint and at the end, and holds the weights of the lowest loss."""
-    from mainrun.config import TrainConfig, Variant
+    from mainrun.config import RunContext, TrainConfig
     from mainrun.train import train
+    from mainrun.variant import Variant
 
     written = []
     save = checkpoint.save_atomic
@@ -188,9 +189,9 @@ def test_sparse_checkpoints_and_best_pt_at_the_best_loss(tmp_path, every, monkey
         written.append((payload["kind"], payload.get("state", {}).get("step", payload.get("step")))),
         save(payload, path))[1])
     log = tmp_path / "log.jsonl"
-    cfg = TrainConfig.from_scale("tiny", data="embedded", variant=Variant(opt="adamw"), lr=1e-2, evals_per_epoch=4,
-                                 checkpoint_dir=str(tmp_path), checkpoint_every=every, log_file=str(log))
-    result = train(cfg, progress=False)
+    cfg = TrainConfig.from_scale("tiny", source="embedded", variant=Variant(opt="adamw"), lr=1e-2, evals_per_epoch=4)
+    result = train(cfg, RunContext(checkpoint_dir=str(tmp_path), checkpoint_every=every, log_file=str(log)),
+                   progress=False)
     steps = [step for step, _ in evaluations(log)]
     due = [] if every == 0 else steps[every - 1::every]
     assert [step for kind, step in written if kind == "resume"] == due
@@ -205,8 +206,9 @@ def test_sparse_checkpoints_and_best_pt_at_the_best_loss(tmp_path, every, monkey
 
 def test_best_pt_is_written_only_when_the_loss_improves(tmp_path, monkeypatch):
     """At every evaluation a checkpoint; best.pt only at the evaluations that lowered the loss."""
-    from mainrun.config import TrainConfig, Variant
+    from mainrun.config import RunContext, TrainConfig
     from mainrun.train import train
+    from mainrun.variant import Variant
 
     written = []
     save = checkpoint.save_atomic
@@ -214,9 +216,9 @@ def test_best_pt_is_written_only_when_the_loss_improves(tmp_path, monkeypatch):
         written.append((payload["kind"], payload.get("step"), payload.get("val_loss"))), save(payload, path))[1])
     log = tmp_path / "log.jsonl"
     # An lr far too large for AdamW, so that the loss goes up at some evaluations.
-    cfg = TrainConfig.from_scale("tiny", data="embedded", variant=Variant(opt="adamw"), lr=1.0, evals_per_epoch=6,
-                                 dropout=0.0, checkpoint_dir=str(tmp_path), log_file=str(log))
-    train(cfg, progress=False)
+    cfg = TrainConfig.from_scale("tiny", source="embedded", variant=Variant(opt="adamw"), lr=1.0, evals_per_epoch=6,
+                                 dropout=0.0)
+    train(cfg, RunContext(checkpoint_dir=str(tmp_path), log_file=str(log)), progress=False)
     improving, best = [], float("inf")
     for step, loss in evaluations(log):
         if loss < best:
@@ -224,3 +226,21 @@ def test_best_pt_is_written_only_when_the_loss_improves(tmp_path, monkeypatch):
             best = loss
     assert len(improving) < len(evaluations(log)), "the run never got worse: the test shows nothing"
     assert [step for kind, step, _ in written if kind == "best"] == improving
+
+
+def test_the_code_hash_reads_the_contents_not_only_the_paths(tmp_path, monkeypatch):
+    """A result names the code that made it: an edit that keeps every file name must change the hash."""
+    import importlib
+
+    package = tmp_path / "hashed_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text("WIDTH = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("hashed_pkg")
+    before = checkpoint.source_hash(module)
+    assert checkpoint.source_hash(module) == before
+    (package / "model.py").write_text("WIDTH = 2\n")
+    assert checkpoint.source_hash(module) != before
+    (package / "model.py").write_text("WIDTH = 1\n")
+    assert checkpoint.source_hash(module) == before

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from mainrun.data.tokenizer import SPECIAL_TOKENS, roundtrip, train_tokenizer
-from mainrun.model import GPT, ModelConfig
-from mainrun.train import evaluate, full_windows
+from mainrun.model import GPT, GPTConfig
+from mainrun.evaluation import evaluate, full_windows
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 VOCAB = 61
@@ -29,7 +29,7 @@ def test_full_windows_score_every_token_after_the_first_exactly_once(n, block, r
 
 def model():
     torch.manual_seed(0)
-    return GPT(ModelConfig(vocab_size=VOCAB, block_size=8, n_layer=1, n_head=2, d_model=16, dropout=0.0)).eval()
+    return GPT(GPTConfig(vocab_size=VOCAB, block_size=8, n_layer=1, n_head=2, d_model=16, dropout=0.0)).eval()
 
 
 @settings(max_examples=10)

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from mainrun.config import TrainConfig
+from mainrun.config import RunContext, TrainConfig
 from mainrun.jsonlog import read_jsonl
-from mainrun.model import GPT, ModelConfig
+from mainrun.model import GPT, GPTConfig
 from mainrun.train import train
 
 # (vocab, n_layer, n_head, d_model) -> params, token_emb sum, sum of squares, first qkv sum, eval loss
@@ -20,7 +20,7 @@ def test_seeded_init_matches_reference(shape, attention):
     vocab, n_layer, n_head, d_model = shape
     params, emb_sum, emb_sq, qkv_sum, eval_loss = SEEDED_INIT[shape]
     torch.manual_seed(1337)
-    model = GPT(ModelConfig(vocab_size=vocab, block_size=128, n_layer=n_layer, n_head=n_head,
+    model = GPT(GPTConfig(vocab_size=vocab, block_size=128, n_layer=n_layer, n_head=n_head,
                             d_model=d_model, dropout=0.1, attention=attention))
     emb = model.token_emb.weight.detach().double()
     assert model.num_params() == params
@@ -38,7 +38,7 @@ def test_seeded_init_matches_reference(shape, attention):
 
 def test_first_embedding_values_match_reference():
     torch.manual_seed(1337)
-    model = GPT(ModelConfig())
+    model = GPT(GPTConfig())
     first = model.token_emb.weight.detach().flatten()[:3].tolist()
     assert first == pytest.approx([-0.022842619568, -0.023572089151, 0.006516719703], abs=1e-11)
 
@@ -53,11 +53,10 @@ END_TO_END = {
 
 
 def end_to_end(hn_titles, tmp_path, dropout, attention):
-    cfg = TrainConfig(data=str(hn_titles), num_titles=20_000, val_frac=0.1, vocab_size=2_000, n_layer=2,
-                      n_head=4, d_model=64, block_size=64, batch_size=16, epochs=1, evals_per_epoch=3,
-                      lr=6e-3, seed=1337, dropout=dropout, attention=attention, device="cpu",
-                      log_file=str(tmp_path / "log.jsonl"))
-    result = train(cfg, progress=False)
+    cfg = TrainConfig().with_values(source=str(hn_titles), num_titles=20_000, val_frac=0.1, vocab_size=2_000,
+                                    n_layer=2, n_head=4, d_model=64, block_size=64, batch_size=16, epochs=1,
+                                    evals_per_epoch=3, lr=6e-3, seed=1337, dropout=dropout, attention=attention)
+    result = train(cfg, RunContext(device="cpu", log_file=str(tmp_path / "log.jsonl")), progress=False)
     return result, read_jsonl(tmp_path / "log.jsonl")
 
 

@@ -56,7 +56,7 @@ BAD_INPUT = {
     "heads do not divide width": (["--n-head", "3"], "not divisible by --n-head 3"),
     "non-positive size": (["--block-size", "0"], "--block-size must be positive"),
     "accumulation not dividing the batch": (["--grad-accum", "3"], "--grad-accum 3 must be positive and divide --batch-size 8"),
-    "unknown lr scaling": (["--lr-scaling", "cubic"], "invalid choice: 'cubic'"),
+    "unknown lr scaling": (["--lr-scaling", "cubic"], "unknown lr scaling 'cubic'; valid: none, linear, sqrt"),
 }
 
 

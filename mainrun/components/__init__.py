@@ -26,7 +26,6 @@ the reference program weight for weight.
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ..hyperparameters import HYPERPARAMETERS
 from ..registry import Registry
 from .inits import INITS
 from .masks import MASKS
@@ -41,7 +40,8 @@ EXCLUSIVE_SLOTS = ("norm", "positions", "mlp", "mask", "qknorm", "optimizer")
 # Words a variant or a grid axis already means something by.
 RESERVED = {"variant", "seed", "seeds", "baseline", "reference", "design", "scale", "data",
             # Variant's own attributes
-            "replace", "level", "departures", "parse", "as_dict", "is_baseline"}
+            "replace", "level", "departures", "parse", "as_dict", "is_baseline", "settings", "setting_defaults",
+            "settings_of", "resolved_settings", "build", "build_slot", "check_setting"}
 
 # Family key (as written in a variant) -> its registry, in registration order: the column order of
 # tables and the order of parts in variant strings and cell keys.
@@ -57,7 +57,7 @@ def register_family(registry: Registry) -> Registry:
         raise ConfigError(f"component family '{key}' is already registered")
     if not key.isidentifier() or key.startswith("_"):
         raise ConfigError(f"bad component family key '{key}': use a lower-case identifier, e.g. act")
-    if key in HYPERPARAMETERS or key in RESERVED:
+    if key in RESERVED or _is_setting(key):
         raise ConfigError(f"component family key '{key}' is taken by a hyperparameter or option; choose another")
     if registry.slot not in SLOTS:
         raise ConfigError(f"family '{key}': unknown slot '{registry.slot}'; valid: {', '.join(SLOTS)}")
@@ -69,6 +69,16 @@ def register_family(registry: Registry) -> Registry:
         raise ConfigError(f"family '{key}': its reference member '{registry.reference}' is not registered")
     FAMILIES[key] = registry
     return registry
+
+
+def _is_setting(key: str) -> bool:
+    """A training setting's name (lr, dropout): imported here, not above, because the config module
+    imports this package. The built-in families register before it exists and need no check."""
+    import sys
+
+    config = sys.modules.get("mainrun.config")
+    return config is not None and hasattr(config, "SETTINGS") and (key in config.SETTINGS or
+                                                                    key in config.CONTEXT_SETTINGS)
 
 
 def families_in_slot(slot: str) -> list[Registry]:

@@ -1,6 +1,7 @@
 """Normalisation layers: `layernorm` (the reference) and `rmsnorm`.
 
-A factory takes the model width and returns an `nn.Module` mapping (..., d) -> (..., d).
+A factory takes the model width and returns an `nn.Module` mapping (..., d) -> (..., d); `eps` is
+each member's own setting (`norm.eps`).
 """
 from __future__ import annotations
 
@@ -10,17 +11,15 @@ from ..registry import Registry
 
 NORMS: Registry = Registry("norm", reference="layernorm", slot="norm", always_named=True)
 
-# torch's RMSNorm puts eps inside the square root: x * rsqrt(mean(x^2) + eps) * weight. The plan this
-# project grew from wrote eps outside it; with activations of RMS ~1 either is negligible, and the
-# fused kernel is worth more than the placement.
-RMSNORM_EPS = 1e-8
-
-
 @NORMS.register("layernorm")
-def layernorm(d_model: int) -> nn.Module:
-    return nn.LayerNorm(d_model)
+def layernorm(d_model: int, *, eps: float = 1e-5) -> nn.Module:
+    """`nn.LayerNorm`, torch's default eps as in the reference."""
+    return nn.LayerNorm(d_model, eps=eps)
 
 
 @NORMS.register("rmsnorm")
-def rmsnorm(d_model: int) -> nn.Module:
-    return nn.RMSNorm(d_model, eps=RMSNORM_EPS)
+def rmsnorm(d_model: int, *, eps: float = 1e-8) -> nn.Module:
+    """`nn.RMSNorm`, eps 1e-8 as the plan had it. torch puts eps inside the square root
+    (x * rsqrt(mean(x^2) + eps) * weight) where the plan wrote it outside; with activations of RMS ~1
+    either is negligible, and the fused kernel is worth more than the placement."""
+    return nn.RMSNorm(d_model, eps=eps)

@@ -1,14 +1,17 @@
 """Optimizer recipes: an optimizer together with its learning-rate schedule.
 
-A recipe is `recipe(model, max_steps, lr=DEFAULT, weight_decay=DEFAULT) -> (optimizer, scheduler)`.
-It receives the model, not a bare parameter iterator, so it can group parameters by name or module
-(see `decay_groups`). Its keyword defaults are its hyperparameters: `recipe_defaults` reads them,
-`--lr` / `--weight-decay` (or a grid axis) replace them, and every record states the value used.
+A recipe is `recipe(model, max_steps, lr=DEFAULT, weight_decay=DEFAULT, *, settings...) ->
+(optimizer, scheduler)`. It receives the model, not a bare parameter iterator, so it can group
+parameters by name or module (see `decay_groups`). Its `lr` and `weight_decay` defaults are the
+training's `--lr` / `--weight-decay` when those are not given (`recipe_defaults`; every record states
+the value used); its keyword-only parameters are its own settings, such as the warmup fraction
+(`opt.warmup`), set in a variant or swept as an axis like any member's.
 The training loop steps both the optimizer and the scheduler once per step, as the reference does.
 """
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 import torch
@@ -33,27 +36,26 @@ def sgd(model: nn.Module, max_steps: int, lr: float = 6e-3, weight_decay: float 
     return opt, lr_scheduler.CosineAnnealingLR(opt, T_max=max_steps)
 
 
-ADAMW_WARMUP_START = 0.01  # warmup starts at 1% of the peak lr
-ADAMW_FLOOR = 0.1  # the cosine ends at 10% of the peak lr (3e-5 for the default 3e-4)
+def warmup_steps(max_steps: int, warmup: float) -> int:
+    """`warmup` of the steps, at least one so tiny runs keep the shape: max_steps // 10 at the plan's
+    0.1 (the small offset keeps a product such as 70 * 0.1 = 7.000000000000001 from rounding it)."""
+    return max(1, math.floor(max_steps * warmup + 1e-9))
 
 
-def adamw_warmup_steps(max_steps: int) -> int:
-    # The recipe warms up for a tenth of training; at least one step so tiny runs keep the shape.
-    return max(1, max_steps // 10)
-
-
-def warmup_cosine(opt: torch.optim.Optimizer, max_steps: int) -> lr_scheduler.LRScheduler:
-    """Linear warmup from 1% of the peak lr over max_steps//10 steps, then cosine to 10% of the peak.
-    The peak is the first group's lr; torch's cosine takes one floor, so groups share the peak."""
-    warmup = adamw_warmup_steps(max_steps)
-    floor = opt.param_groups[0]["lr"] * ADAMW_FLOOR
+def warmup_cosine(opt: torch.optim.Optimizer, max_steps: int, warmup: float, warmup_start: float,
+                  floor: float) -> lr_scheduler.LRScheduler:
+    """Linear warmup from `warmup_start` of the peak lr over `warmup` of the steps, then cosine down to
+    `floor` of the peak. The peak is the first group's lr; torch's cosine takes one floor, so groups
+    share the peak."""
+    steps = warmup_steps(max_steps, warmup)
+    lowest = opt.param_groups[0]["lr"] * floor
     return lr_scheduler.SequentialLR(
         opt,
         schedulers=[
-            lr_scheduler.LinearLR(opt, start_factor=ADAMW_WARMUP_START, end_factor=1.0, total_iters=warmup),
-            lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, max_steps - warmup), eta_min=floor),
+            lr_scheduler.LinearLR(opt, start_factor=warmup_start, end_factor=1.0, total_iters=steps),
+            lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, max_steps - steps), eta_min=lowest),
         ],
-        milestones=[warmup],
+        milestones=[steps],
     )
 
 
@@ -64,10 +66,12 @@ def fused_adamw(params: Any, lr: float, weight_decay: float) -> torch.optim.Adam
 
 
 @OPTIMIZERS.register("adamw")
-def adamw(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: float = 0.1) -> Recipe:
-    """AdamW on every parameter (decay included, as the plan did); warmup + cosine (`warmup_cosine`)."""
+def adamw(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: float = 0.1, *, warmup: float = 0.1,
+          warmup_start: float = 0.01, floor: float = 0.1) -> Recipe:
+    """AdamW on every parameter (decay included, as the plan did); linear warmup over a tenth of the
+    steps from 1% of the peak, then cosine to 10% of it (`warmup_cosine`; 3e-5 for the default 3e-4)."""
     opt = fused_adamw(model.parameters(), lr, weight_decay)
-    return opt, warmup_cosine(opt, max_steps)
+    return opt, warmup_cosine(opt, max_steps, warmup, warmup_start, floor)
 
 
 class SteppedTogether:
@@ -121,7 +125,8 @@ def block_matrices(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parame
 
 
 @OPTIMIZERS.register("muon")
-def muon(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: float = 0.1) -> Recipe:
+def muon(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: float = 0.1, *, warmup: float = 0.1,
+         warmup_start: float = 0.01, floor: float = 0.1) -> Recipe:
     """`torch.optim.Muon` (Jordan et al. 2024) on the 2-D matrices inside the blocks, AdamW with the
     `adamw` recipe's settings on embeddings, head, norms and biases; one warmup + cosine shape
     (`warmup_cosine`) drives both. Muon's lr is adjusted to each matrix's shape by
@@ -131,7 +136,7 @@ def muon(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: float
     matrices, rest = block_matrices(model)
     orthogonal = torch.optim.Muon(matrices, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
     adaptive = fused_adamw(rest, lr, weight_decay)
-    schedules = [warmup_cosine(orthogonal, max_steps), warmup_cosine(adaptive, max_steps)]
+    schedules = [warmup_cosine(opt, max_steps, warmup, warmup_start, floor) for opt in (orthogonal, adaptive)]
     return OptimizerGroup([orthogonal, adaptive]), ScheduleGroup(schedules)  # type: ignore[return-value]
 
 
@@ -159,16 +164,11 @@ def recipe_defaults(recipe: str) -> dict[str, float]:
     return defaults
 
 
-def resolved_hyperparameters(recipe: str, lr: float | None, weight_decay: float | None) -> dict[str, float]:
-    """The lr and weight decay a run of this recipe actually uses: the overrides, else the defaults."""
-    defaults = recipe_defaults(recipe)
-    return {"lr": defaults["lr"] if lr is None else lr,
-            "weight_decay": defaults["weight_decay"] if weight_decay is None else weight_decay}
-
-
 def build_optimizer(recipe: str, model: nn.Module, max_steps: int, lr: float | None = None,
-                    weight_decay: float | None = None) -> Recipe:
-    return OPTIMIZERS.get(recipe)(model, max_steps, **resolved_hyperparameters(recipe, lr, weight_decay))
+                    weight_decay: float | None = None, **settings: Any) -> Recipe:
+    """The recipe's optimizer and schedule; an lr or weight decay not given is the recipe's own."""
+    given = {name: value for name, value in (("lr", lr), ("weight_decay", weight_decay)) if value is not None}
+    return OPTIMIZERS.build(recipe, model, max_steps, **given, **settings)
 
 
 class _ProbeModel(nn.Module):
@@ -180,10 +180,10 @@ class _ProbeModel(nn.Module):
         self.token_emb = nn.Embedding(2, 2)
 
 
-def lr_curve(recipe: str, max_steps: int, lr: float | None = None) -> list[float]:
+def lr_curve(recipe: str, max_steps: int, lr: float | None = None, **settings: Any) -> list[float]:
     """The learning rate a recipe uses at each step 0..max_steps-1 (for plots and tests)."""
     model = _ProbeModel()
-    opt, sched = build_optimizer(recipe, model, max_steps, lr)
+    opt, sched = build_optimizer(recipe, model, max_steps, lr, **settings)
     lrs = []
     for _ in range(max_steps):
         lrs.append(opt.param_groups[0]["lr"])

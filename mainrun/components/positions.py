@@ -13,9 +13,6 @@ from ..registry import Registry
 
 POSITIONS: Registry = Registry("pos", reference="learned", slot="positions", always_named=True)
 
-ROPE_BASE = 10_000.0
-
-
 class Positions(nn.Module):
     """Identity on both hooks; schemes override the one they use."""
 
@@ -37,7 +34,7 @@ class LearnedPositions(Positions):
         return x + self.pos_emb[:, : x.size(1), :]
 
 
-def rope_cos_sin(block_size: int, head_dim: int, base: float = ROPE_BASE) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_cos_sin(block_size: int, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin tables of shape (block_size, head_dim) for the rotate-half pairing.
 
     Dimension i is paired with i + head_dim/2 and the pair is rotated by angle
@@ -63,7 +60,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class RotaryPositions(Positions):
-    def __init__(self, block_size: int, head_dim: int, base: float = ROPE_BASE):
+    def __init__(self, block_size: int, head_dim: int, base: float):
         super().__init__()
         cos, sin = rope_cos_sin(block_size, head_dim, base)
         # Derived from the config, so not saved with the weights.
@@ -81,5 +78,6 @@ def learned(block_size: int, d_model: int, n_head: int) -> Positions:
 
 
 @POSITIONS.register("rope")
-def rope(block_size: int, d_model: int, n_head: int) -> Positions:
-    return RotaryPositions(block_size, d_model // n_head)
+def rope(block_size: int, d_model: int, n_head: int, *, base: float = 10_000.0) -> Positions:
+    """Rotary embedding (Su et al. 2021) on q and k; `base` is its own setting (`pos.base`)."""
+    return RotaryPositions(block_size, d_model // n_head, base)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import Registry
-from .norms import RMSNORM_EPS
 
 QKNORMS: Registry = Registry("qknorm", reference="none", slot="qknorm")
 
@@ -19,8 +18,8 @@ def none(head_dim: int) -> nn.Module:
 
 
 @QKNORMS.register("rmsnorm")
-def rmsnorm(head_dim: int) -> nn.Module:
+def rmsnorm(head_dim: int, *, eps: float = 1e-8) -> nn.Module:
     """QK-norm (Henry et al. 2020; Dehghani et al. 2023, "Scaling Vision Transformers to 22B"):
     RMSNorm over each head's dimension, with a learned gain shared by the heads. It bounds the
     attention logits, which lets higher learning rates train stably."""
-    return nn.RMSNorm(head_dim, eps=RMSNORM_EPS)
+    return nn.RMSNorm(head_dim, eps=eps)

@@ -21,7 +21,7 @@ import numpy as np
 import tokenizers
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, writing
 from . import sources
 from .tokenizer import EOS, join_titles, roundtrip, train_tokenizer
 
@@ -89,11 +89,12 @@ def prepare(data: str, num_titles: int, val_frac: float, seed: int, vocab_size: 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     root = cache_root(cache_dir) / "corpus"
     entry = root / digest
-    root.mkdir(parents=True, exist_ok=True)
+    with writing(root):
+        root.mkdir(parents=True, exist_ok=True)
 
     def build(discard: bool = False) -> None:
         # Under the entry's lock: parallel runs of one grid would otherwise all train the same tokenizer.
-        with open(root / f"{digest}.lock", "w") as lock:
+        with writing(entry), open(root / f"{digest}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if discard:
                 shutil.rmtree(entry, ignore_errors=True)

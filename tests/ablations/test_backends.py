@@ -14,7 +14,8 @@ from ablations.axes import Point
 from ablations.backends import JobLost, Submitit, job_name
 from ablations.cells import Cell
 from ablations.store import ResultsDir
-from mainrun.config import TrainConfig, Variant
+from mainrun.config import RunContext, TrainConfig
+from mainrun.variant import Variant
 
 
 class FakeWatcher:
@@ -74,7 +75,7 @@ def fast_backend(**overrides) -> Submitit:
 
 
 def tiny_cell(seed: int = 1337) -> Cell:
-    return Cell(Point(Variant()), TrainConfig.from_scale("tiny", seed=seed), (), "embedded", "fingerprint")
+    return Cell(Point(Variant()), TrainConfig.from_scale("tiny", seed=seed), RunContext(), (), "embedded", "fingerprint")
 
 
 @pytest.fixture
@@ -153,3 +154,19 @@ def test_a_cell_committed_meanwhile_by_an_earlier_runners_job_is_not_submitted_a
 def test_job_names_differ_between_folders_and_cells(folder, key):
     assert job_name(Path("/a") / folder, key) != job_name(Path("/b") / folder, key)
     assert job_name(Path("/a") / folder, key) != job_name(Path("/a") / folder, key + "x")
+
+
+def test_never_more_jobs_in_flight_than_the_bound(fakes, tmp_path):
+    """Submitted and not yet done never exceeds max_in_flight (local submitit jobs all start at once)."""
+    fakes.executor.result = {"status": "ok"}
+    in_flight = []
+    submit = fakes.executor.submit
+
+    def counting_submit(fn, *args):
+        in_flight.append(sum(1 for job in fakes.executor.jobs if job.polls <= 2) + 1)
+        return submit(fn, *args)
+
+    fakes.executor.submit = counting_submit
+    cells = [tiny_cell(seed) for seed in range(7)]
+    outcomes = within(10, fast_backend(cluster="local", max_in_flight=3).run(cells, tmp_path))
+    assert len(outcomes) == 7 and max(in_flight) == 3

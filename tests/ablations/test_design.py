@@ -91,3 +91,21 @@ def test_aliased_interactions_are_reported_once_under_every_name():
     assert sum(e.order == 1 for e in effects) == 4
     assert "norm=rmsnorm x pos=rope = init=kaiming x opt=adamw" in names
     assert sum(e.order == 2 for e in effects) == 3, "six interactions, three estimable pairs"
+
+
+def test_the_defining_relation_multiplies_words_by_symmetric_difference():
+    """Letters square to I, so a product of words keeps each letter an odd number of times:
+    (ABCE)(BCDF) = ADEF, not ABCDEF."""
+    design = fractional_design(list("abcdef"))  # 2^(6-2): E = ABC, F = BCD
+    words = {"".join(sorted(word)): sign for sign, word in design.defining_relation()}
+    assert set(words) == {"ABCE", "BCDF", "ADEF"}
+    seven = {"".join(sorted(word)) for _, word in fractional_design(list("abcdefg")).defining_relation()}
+    assert seven == {"ABCE", "BCDF", "ACDG", "ADEF", "BDEG", "ABFG", "CEFG"}
+
+
+def test_aliases_include_words_of_exactly_the_maximum_order():
+    design = fractional_design(list("abcdefg"))  # the modern grid's 2^(7-3), resolution IV
+    aliases_of_a = {"".join(sorted(word)) for _, word in design.aliases(frozenset("A"), 3)}
+    assert {"BCE", "BFG", "CDG", "DEF"} <= aliases_of_a  # three-factor words, the order asked for
+    assert all(len(word) <= 3 for word in aliases_of_a)
+    assert "A = BCE = BFG = CDG = DEF" in design.describe()["aliases"]

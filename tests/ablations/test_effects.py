@@ -9,7 +9,7 @@ from ablations.effects import (Estimate, contrast, delta_vs, factor_levels, fact
                                seeds_to_resolve, t_critical_975, verdict)
 from ablations.grid import full_grid, product, single_grid
 from mainrun.components import NORMS
-from mainrun.config import Variant
+from mainrun.variant import Variant
 
 SEEDS = [1337, 1338, 1339]
 

@@ -13,7 +13,8 @@ from ablations.axes import Point
 from ablations.backends import Local, Submitit, worker_gpu
 from ablations.cells import Cell
 from ablations.store import ResultsDir
-from mainrun.config import TrainConfig, Variant
+from mainrun.config import RunContext, TrainConfig
+from mainrun.variant import Variant
 from mainrun.jsonlog import read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,8 +34,8 @@ def test_pool_workers_on_a_shared_node_stay_inside_the_runners_gpus(tmp_path, mo
     """A runner given GPUs 2 and 3 (CUDA_VISIBLE_DEVICES=2,3): each of its two workers sees one of them,
     never GPU 0 or 1. The cells train on the CPU here; their logs record what each worker saw."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    cells = [Cell(Point(Variant()), TrainConfig.from_scale("tiny", data="embedded", device="cpu", seed=seed,
-                                                           max_steps=2, threads=1), (), "embedded", "fingerprint")
+    cells = [Cell(Point(Variant()), TrainConfig.from_scale("tiny", source="embedded", seed=seed, max_steps=2),
+                  RunContext(device="cpu", threads=1), (), "embedded", "fingerprint")
              for seed in (1, 2)]
     outcomes = list(Local(workers=2, gpus=2, cell_bars=False).run(cells, tmp_path))
     assert [outcome["status"] for _, outcome in outcomes] == ["ok", "ok"]
@@ -58,7 +59,7 @@ def sbatch_script(monkeypatch):
 
 
 def test_a_slurm_gpu_job_asks_for_cpus_and_memory_to_feed_its_gpu(tmp_path, sbatch_script):
-    from ablations.run import GPU_JOB_CPUS, GPU_JOB_MEM_GB, Placement
+    from ablations.engine import GPU_JOB_CPUS, GPU_JOB_MEM_GB, Placement
 
     where = Placement("submitit (slurm)", "slurm", "slurm", gpus=1, cells_get_gpu=True)
     where.size(None, None, cells=16)

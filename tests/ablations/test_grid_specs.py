@@ -11,7 +11,8 @@ from ablations.grid import build_grid, full_grid, parse_axes, parse_seeds, singl
 from ablations.run import main
 from mainrun.cli import run_cli
 from mainrun.components import FAMILIES, NORMS
-from mainrun.config import TrainConfig, Variant
+from mainrun.config import TrainConfig
+from mainrun.variant import Variant
 from mainrun.errors import ConfigError
 
 
@@ -88,7 +89,7 @@ def test_hyperparameter_axes_are_typed_and_mix_with_families():
     assert grid.references == {"opt": "adamw", "lr": 1e-3, "batch_size": 8, "dropout": 0.1}
     point = grid.points[-1]
     cfg = point.apply(base)
-    assert (cfg.variant, cfg.lr, cfg.batch_size, cfg.dropout) == (Variant(opt="adamw"), 1e-2, 8, 0.1)
+    assert (cfg.variant, cfg.get("lr"), cfg.get("batch_size"), cfg.get("dropout")) == (Variant(opt="adamw"), 1e-2, 8, 0.1)
     assert str(point) == "norm=layernorm,pos=learned,init=default,opt=adamw,lr=0.01,batch-size=8,dropout=0.1"
     assert Point.parse(str(point)) == point
 

@@ -3,7 +3,7 @@ import pytest
 
 from ablations.effects import Estimate
 from ablations.report import _estimate, summarise, variant_table
-from mainrun.config import Variant
+from mainrun.variant import Variant
 
 SEEDS = [1337, 1338]
 BASELINE, ADAMW, ROPE = Variant(), Variant(opt="adamw"), Variant(pos="rope")

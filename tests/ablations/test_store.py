@@ -78,3 +78,15 @@ def test_a_crash_between_the_curve_and_the_record_leaves_the_cell_unfinished(tmp
     monkeypatch.setattr(store_module, "write_atomic", real_write)
     store.write_cell("cell", {"status": "ok"}, [(1, 2.4)])
     assert store.is_done("cell") and store.read_curve("cell") == [(1, 2.4)]
+
+
+@pytest.mark.parametrize("text", ['{"val_loss": 2.5, "seed": 1}', '[1, 2]', '"ok"', '{"status": "ok"'])
+def test_a_record_that_is_not_a_cell_record_is_moved_aside_and_the_cell_trains_again(tmp_path, text):
+    """A JSON object without a status is not a finished cell: taken as one, the report would end in a
+    KeyError traceback."""
+    store = ResultsDir(tmp_path)
+    store.cell_dir("cell").mkdir(parents=True)
+    (store.cell_dir("cell") / "record.json").write_text(text)
+    assert not store.is_done("cell")
+    assert (store.cell_dir("cell") / "record.json.damaged-1").read_text() == text
+    assert store.read_record("cell") is None

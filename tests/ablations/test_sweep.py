@@ -5,8 +5,12 @@ import pytest
 
 from ablations.cells import cell_key
 from ablations.store import ResultsDir
-from ablations.sweep import Stage, current_value, decide, final_seeds_for, parse_stages, stage_grid, with_values
-from mainrun.config import TrainConfig, Variant
+from ablations.axes import Point
+from ablations.grid import build_grid
+from ablations.stages import Stage, decide, start_values
+from ablations.study import Study, held_out
+from mainrun.config import TrainConfig
+from mainrun.variant import Variant
 from mainrun.errors import ConfigError
 
 SEEDS = [1, 2, 3]
@@ -16,7 +20,8 @@ BASE = TrainConfig.from_scale("tiny", variant=Variant(opt="adamw"))
 def stage_with(tmp_path, losses_by_level, current=3e-4, axis="lr"):
     """A stage folder whose cells have the given per-seed losses."""
     levels = list(losses_by_level)
-    grid = stage_grid(BASE.variant, axis, levels, BASE, current)
+    grid = build_grid(None, ["opt=adamw", f"{axis}={','.join(map(str, levels))}"], base=BASE)
+    grid.references[axis] = current
     store = ResultsDir(tmp_path)
     for point in grid.points:
         for seed, loss in zip(SEEDS, losses_by_level[point.level(axis)]):
@@ -52,15 +57,16 @@ def test_the_current_value_winning_inside_the_grid_raises_no_alarm(tmp_path):
 
 
 def test_current_values_come_from_the_recipe_and_the_preset():
-    assert current_value(BASE, "lr") == 3e-4 and current_value(BASE, "weight_decay") == 0.1
-    assert current_value(BASE, "batch_size") == 8 and current_value(BASE, "opt") == "adamw"
-    moved = with_values(BASE, {"lr": 1e-3, "init": "kaiming"})
-    assert moved.lr == 1e-3 and moved.variant == Variant(opt="adamw", init="kaiming")
+    assert start_values(BASE, ["lr", "weight_decay", "batch_size", "opt", "norm.eps"]) == {
+        "lr": 3e-4, "weight_decay": 0.1, "batch_size": 8, "opt": "adamw", "norm.eps": 1e-5}
+    moved = Point.at({"lr": 1e-3, "init": "kaiming"}, BASE.variant).apply(BASE)
+    assert moved.get("lr") == 1e-3 and moved.variant == Variant(opt="adamw", init="kaiming")
 
 
 def test_final_seeds_are_held_out_by_default():
-    assert final_seeds_for(None, [1337, 1338, 1339]) == [1340, 1341, 1342]
-    assert final_seeds_for("1337,1338,", [1337, 1338]) == [1337, 1338]
+    assert held_out((1337, 1338, 1339)) == [1340, 1341, 1342]
+    study = Study.from_options(stage=["lr=1e-3,1e-2"], seeds="1337,1338", final_seeds="1337,1338,", scale="tiny")
+    assert study.stages.final_seeds == (1337, 1338)
 
 
 @pytest.mark.parametrize("specs, overrides, message", [
@@ -71,4 +77,37 @@ def test_final_seeds_are_held_out_by_default():
 ])
 def test_bad_stages(specs, overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
-        parse_stages(specs, overrides)
+        Study.from_options(stage=specs, scale="tiny", **overrides)
+
+
+SEED_OFFSETS = {1337: 0.0, 1338: 0.1, 1339: 0.2, 1340: 0.05, 1341: 0.15, 1342: 0.25}
+
+
+def synthetic_loss(cfg: TrainConfig) -> float:
+    """lr 5e-4 is best by its mean but within noise of the current 3e-4 (so 3e-4 is kept); dropout 0.0
+    is beyond noise better than 0.1 (adopted)."""
+    lr = cfg.peak_lr
+    lr_part = {1e-4: 0.2, 3e-4: 0.0, 5e-4: {1337: 0.05, 1338: -0.1, 1339: 0.0}.get(cfg.training.seed, -0.02)}[lr]
+    return 2.3 + SEED_OFFSETS[cfg.training.seed] + lr_part + (0.1 if cfg.model.dropout == 0.1 else 0.0)
+
+
+def test_later_stages_and_the_final_comparison_carry_the_chosen_value_not_the_best(tmp_path, monkeypatch):
+    import json
+
+    from ablations import sweep
+    from tests.ablations.synthetic import install
+
+    backend = install(monkeypatch, synthetic_loss)
+    out = tmp_path / "sweep"
+    code = sweep.main(["--variant", "opt=adamw", "--stage", "lr=1e-4,3e-4,5e-4", "--stage", "dropout=0.0,0.1",
+                       "--seeds", "3", "--scale", "tiny", "--data", "embedded", "--no-plot", "--out", str(out)])
+    assert code == 0
+    record = json.loads((out / "sweep.json").read_text())
+    first, second = record["stages"]
+    assert first["best"] == 5e-4 and first["winner"] == 3e-4 and first["kept_current"]
+    assert second["winner"] == 0.0
+    lr_of = {cell.key: cell.config.peak_lr for cell in backend.trained}
+    later = [cell for cell in backend.trained if cell.config.model.dropout == 0.0 or cell.seed >= 1340]
+    assert len(later) == 3 + 6 and {lr_of[cell.key] for cell in later} == {3e-4}
+    assert record["chosen"] == {"lr": 3e-4, "dropout": 0.0}
+    assert record["final"]["changed"] == ["dropout"]

@@ -8,7 +8,8 @@ from ablations.cells import cell_key
 from ablations.grid import build_grid
 from ablations.store import ResultsDir
 from ablations.tuning import Tune, boundary_alarm, parse_tune, winner, with_setting
-from mainrun.config import TrainConfig, Variant
+from mainrun.config import TrainConfig
+from mainrun.variant import Variant
 from mainrun.errors import ConfigError
 
 POINTS = [Point(Variant(opt="adamw")), Point(Variant(opt="adamw", init="kaiming"))]

@@ -10,9 +10,9 @@ import torch
 from ablations.cells import cell_key
 from ablations.grid import full_grid, single_grid
 from mainrun.components import FAMILIES, register_family
-from mainrun.config import Variant
+from mainrun.variant import Variant
 from mainrun.errors import ConfigError
-from mainrun.model import GPT, ModelConfig
+from mainrun.model import GPT, GPTConfig
 from mainrun.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +56,7 @@ def test_a_variant_unpickles_before_its_plugin_is_loaded(activation_family):
 
 def build(variant):
     torch.manual_seed(1337)
-    return GPT(ModelConfig(vocab_size=300, block_size=16, n_layer=2, n_head=2, d_model=32, variant=variant))
+    return GPT(GPTConfig(vocab_size=300, block_size=16, n_layer=2, n_head=2, d_model=32, variant=variant))
 
 
 def test_a_build_family_changes_the_model_and_its_reference_changes_nothing(activation_family):

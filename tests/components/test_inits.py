@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from mainrun.components import INITS, NORMS, POSITIONS
-from mainrun.config import Variant
-from mainrun.model import GPT, ModelConfig
+from mainrun.variant import Variant
+from mainrun.model import GPT, GPTConfig
 
 # Standard errors allowed. Every example checks ~20 tensors twice; at 5 SE a correct init fails one
 # check with probability ~6e-7, while a wrong std (0.02 vs sqrt(2/64) = 0.18) is off by hundreds.
@@ -24,7 +24,7 @@ STANDARD_ERRORS = 5.0
 @st.composite
 def model_configs(draw, init):
     n_head = draw(st.sampled_from([1, 2, 4]))
-    return ModelConfig(
+    return GPTConfig(
         vocab_size=draw(st.integers(300, 1000)),
         block_size=draw(st.integers(8, 64)),
         n_layer=draw(st.integers(1, 2)),
@@ -98,8 +98,8 @@ def test_scaled_init_shrinks_only_the_residual_projections(cfg, seed, mlp):
 def test_scaled_init_draws_the_reference_stream():
     """One pass in module order: with one layer of std 0.02 everywhere but the residual projections,
     every other weight equals the default init's, draw for draw."""
-    cfg = ModelConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2, d_model=16, variant=Variant(init="scaled"))
-    scaled, default = build(cfg, seed=3), build(ModelConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2,
+    cfg = GPTConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2, d_model=16, variant=Variant(init="scaled"))
+    scaled, default = build(cfg, seed=3), build(GPTConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2,
                                                             d_model=16), seed=3)
     residual = 0.02 / math.sqrt(4) / 0.02
     for (name, a), (_, b) in zip(weight_modules(scaled), weight_modules(default)):
@@ -109,14 +109,14 @@ def test_scaled_init_draws_the_reference_stream():
 
 @pytest.mark.parametrize("init", INITS.names())
 def test_head_is_tied_to_token_embedding(init):
-    model = build(ModelConfig(vocab_size=300, block_size=8, n_layer=1, n_head=2, d_model=16, variant=Variant(init=init)), seed=0)
+    model = build(GPTConfig(vocab_size=300, block_size=8, n_layer=1, n_head=2, d_model=16, variant=Variant(init=init)), seed=0)
     assert model.head.weight is model.token_emb.weight
 
 
 @pytest.mark.parametrize("init", ["default", "kaiming"])
 def test_init_leaves_norms_and_learned_positions_at_construction_values(init):
     """The reference: norm weights 1, biases 0; the positional embedding starts (and stays) zero."""
-    cfg = ModelConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2, d_model=16,
+    cfg = GPTConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2, d_model=16,
                       variant=Variant(init=init))
     model = build(cfg, seed=0)
     assert torch.count_nonzero(model.positions.pos_emb) == 0

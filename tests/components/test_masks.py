@@ -5,15 +5,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mainrun.components import MASKS
-from mainrun.config import ATTENTIONS, Variant
-from mainrun.model import GPT, ModelConfig
+from mainrun.config import ATTENTIONS
+from mainrun.variant import Variant
+from mainrun.model import GPT, GPTConfig
 
 VOCAB, BLOCK, EOS = 50, 24, 1
 
 
 def model(mask, pos="learned", attention="sdpa"):
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=2, n_head=2, d_model=16, dropout=0.0,
+    cfg = GPTConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=2, n_head=2, d_model=16, dropout=0.0,
                       variant=Variant(mask=mask, pos=pos), attention=attention, eos_id=EOS)
     return GPT(cfg).double().eval()
 

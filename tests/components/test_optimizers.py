@@ -11,11 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mainrun.components import OPTIMIZERS
-from mainrun.components.optimizers import (adamw_warmup_steps, build_optimizer,
-                                           decay_groups, lr_curve, recipe_defaults, resolved_hyperparameters,
-                                           warmup_cosine)
+from mainrun.components.optimizers import (build_optimizer, decay_groups, lr_curve, recipe_defaults, warmup_cosine,
+                                           warmup_steps)
 from mainrun.errors import ConfigError
-from mainrun.model import GPT, ModelConfig
+from mainrun.model import GPT, GPTConfig
 
 # The documented values (README, Components; section 10 of the reference notes), pinned as literals
 # so that a change to the module's constants fails here instead of moving the expectation with it.
@@ -64,7 +63,7 @@ def test_sgd_schedule_reaches_zero_after_the_last_step(max_steps):
 def test_adamw_warms_up_linearly_then_follows_the_cosine_to_its_floor(max_steps, lr):
     peak = ADAMW_DEFAULT_LR if lr is None else lr
     floor = ADAMW_FLOOR * peak
-    warmup = adamw_warmup_steps(max_steps)
+    warmup = warmup_steps(max_steps, 0.1)
     curve = lr_curve("adamw", max_steps, lr)
 
     assert warmup == max(1, max_steps // 10)
@@ -104,8 +103,26 @@ def test_every_recipe_applies_the_weight_decay_override(recipe):
 def test_recipe_defaults_are_the_signature_defaults_and_overrides_replace_them():
     assert recipe_defaults("sgd") == {"lr": SGD_DEFAULT_LR, "weight_decay": 0.0}
     assert recipe_defaults("adamw") == {"lr": ADAMW_DEFAULT_LR, "weight_decay": 0.1}
-    assert resolved_hyperparameters("adamw", 1e-3, None) == {"lr": 1e-3, "weight_decay": 0.1}
-    assert resolved_hyperparameters("sgd", None, 0.05) == {"lr": SGD_DEFAULT_LR, "weight_decay": 0.05}
+    from mainrun.config import TrainConfig
+    from mainrun.variant import Variant
+
+    adamw = TrainConfig(variant=Variant(opt="adamw")).with_values(lr=1e-3).resolved().optim
+    assert (adamw.lr, adamw.weight_decay) == (1e-3, 0.1)
+    sgd = TrainConfig().with_values(weight_decay=0.05).resolved().optim
+    assert (sgd.lr, sgd.weight_decay) == (SGD_DEFAULT_LR, 0.05)
+
+
+@given(max_steps=st.integers(1, 20_000))
+def test_the_warmup_fraction_is_the_plans_tenth_of_the_steps_exactly(max_steps):
+    """`opt.warmup` is a fraction; at the plan's 0.1 it must give max_steps // 10 for every run length,
+    so that the reference recipe's schedule is unchanged by its becoming a setting."""
+    assert warmup_steps(max_steps, 0.1) == max(1, max_steps // 10)
+
+
+def test_a_recipe_setting_moves_its_schedule():
+    base, longer = lr_curve("adamw", 100), lr_curve("adamw", 100, warmup=0.3)
+    assert base.index(max(base)) == 10 and longer.index(max(longer)) == 30
+    assert lr_curve("adamw", 100, floor=0.5)[-1] == pytest.approx(0.5 * 3e-4, rel=0.01)
 
 
 def test_a_recipe_without_defaults_is_refused_by_name():
@@ -122,7 +139,7 @@ def test_a_recipe_without_defaults_is_refused_by_name():
 
 def tiny_gpt():
     torch.manual_seed(0)
-    return GPT(ModelConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2, d_model=16))
+    return GPT(GPTConfig(vocab_size=300, block_size=8, n_layer=2, n_head=2, d_model=16))
 
 
 def test_decay_groups_split_matrices_from_norms_biases_and_the_tied_embedding():
@@ -143,9 +160,9 @@ def test_decay_groups_split_matrices_from_norms_biases_and_the_tied_embedding():
 
 def test_a_recipe_receives_the_model_and_can_group_its_parameters():
     """The interface a plugin recipe uses: named parameters in, groups with their own decay out."""
-    def grouped_adamw(model, max_steps, lr=1e-3, weight_decay=0.1):
+    def grouped_adamw(model, max_steps, lr=1e-3, weight_decay=0.1, *, warmup=0.1):
         opt = torch.optim.AdamW(decay_groups(model, weight_decay), lr=lr)
-        return opt, warmup_cosine(opt, max_steps)
+        return opt, warmup_cosine(opt, max_steps, warmup, warmup_start=0.01, floor=0.1)
 
     model = tiny_gpt()
     norm_weight = model.blocks[0].ln1.weight
@@ -191,11 +208,11 @@ def test_muon_orthogonalises_the_block_matrices_and_adamw_takes_the_rest():
 @given(n_layer=st.integers(1, 3), n_head=st.sampled_from([1, 2]), width=st.sampled_from([8, 16]))
 def test_muon_split_covers_every_parameter_once_whatever_the_shape(n_layer, n_head, width):
     from mainrun.components.optimizers import block_matrices
-    from mainrun.config import Variant
+    from mainrun.variant import Variant
 
     for mlp in ("gelu", "swiglu"):
         torch.manual_seed(0)
-        model = GPT(ModelConfig(vocab_size=300, block_size=8, n_layer=n_layer, n_head=n_head, d_model=width * n_head,
+        model = GPT(GPTConfig(vocab_size=300, block_size=8, n_layer=n_layer, n_head=n_head, d_model=width * n_head,
                                 variant=Variant(mlp=mlp, qknorm="rmsnorm")))
         matrices, rest = block_matrices(model)
         ids = [id(p) for p in matrices + rest]

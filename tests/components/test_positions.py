@@ -124,7 +124,7 @@ def test_rope_tables_equal_complex_implementation_for_any_base(seed, block_size,
 
 def test_rope_rejects_an_odd_head_dimension():
     with pytest.raises(ValueError, match="even head dimension"):
-        rope_cos_sin(16, 7)
+        rope_cos_sin(16, 7, ROPE_BASE)
 
 
 @given(seed=seeds, block_size=block_sizes, d_model=st.integers(1, 64), data=st.data())

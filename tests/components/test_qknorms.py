@@ -4,8 +4,8 @@ import math
 import torch
 
 from mainrun.components import QKNORMS
-from mainrun.config import Variant
-from mainrun.model import GPT, ModelConfig
+from mainrun.variant import Variant
+from mainrun.model import GPT, GPTConfig
 
 
 def test_rmsnorm_gives_each_head_vector_unit_rms():
@@ -19,7 +19,7 @@ def test_rmsnorm_gives_each_head_vector_unit_rms():
 def test_the_attention_normalises_q_and_k_before_the_rotation_and_the_scores():
     """The layer's output equals attention computed by hand from rotate(norm(q)), rotate(norm(k))."""
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=60, block_size=6, n_layer=1, n_head=2, d_model=16, dropout=0.0,
+    cfg = GPTConfig(vocab_size=60, block_size=6, n_layer=1, n_head=2, d_model=16, dropout=0.0,
                       variant=Variant(qknorm="rmsnorm", pos="rope"))
     model = GPT(cfg).double().eval()
     attn = model.blocks[0].attn

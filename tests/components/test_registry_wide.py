@@ -15,8 +15,8 @@ import torch
 
 from mainrun.components import FAMILIES
 from mainrun.components.optimizers import build_optimizer
-from mainrun.config import Variant
-from mainrun.model import GPT, ModelConfig
+from mainrun.variant import Variant
+from mainrun.model import GPT, GPTConfig
 from mainrun.train import train_step
 
 COMPONENTS = [(family, name) for family, registry in FAMILIES.items() for name in registry.names()]
@@ -32,7 +32,7 @@ SCHEDULE_STEPS = 100
 def build(variant: Variant, seed: int = 0) -> GPT:
     torch.manual_seed(seed)
     # dropout 0: training steps are then deterministic, so "the loss went down" is not luck.
-    cfg = ModelConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=1, n_head=2, d_model=16, dropout=0.0,
+    cfg = GPTConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=1, n_head=2, d_model=16, dropout=0.0,
                       variant=variant)
     return GPT(cfg)
 

@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mainrun.components import POSITIONS
-from mainrun.config import ATTENTIONS, Variant
-from mainrun.model import GPT, CausalSelfAttention, ModelConfig
+from mainrun.config import ATTENTIONS
+from mainrun.variant import Variant
+from mainrun.model import GPT, CausalSelfAttention, GPTConfig
 
 
 def randn(shape, generator):
@@ -55,7 +56,7 @@ def expected_attention(attn, positions, x):
 @pytest.mark.parametrize("pos", POSITIONS.names())
 @given(case=attention_cases())
 def test_attention_equals_sdpa_with_explicit_causal_mask(pos, attention, case):
-    cfg = ModelConfig(vocab_size=300, block_size=case["block_size"], n_layer=1, n_head=case["n_head"],
+    cfg = GPTConfig(vocab_size=300, block_size=case["block_size"], n_layer=1, n_head=case["n_head"],
                       d_model=case["d_model"], dropout=0.3, variant=Variant(pos=pos), attention=attention)
     attn = CausalSelfAttention(cfg).double().eval()
     positions = POSITIONS.get(pos)(cfg.block_size, cfg.d_model, cfg.n_head).double()
@@ -79,7 +80,7 @@ def test_both_attention_paths_give_the_same_model_output(pos):
     models = {}
     for attention in ATTENTIONS:
         torch.manual_seed(0)
-        cfg = ModelConfig(vocab_size=300, block_size=16, n_layer=2, n_head=2, d_model=32,
+        cfg = GPTConfig(vocab_size=300, block_size=16, n_layer=2, n_head=2, d_model=32,
                           variant=Variant(pos=pos, init="kaiming"), attention=attention)
         models[attention] = GPT(cfg).double().eval()
     tokens = torch.randint(300, (2, 16), generator=torch.Generator().manual_seed(1))
@@ -104,7 +105,7 @@ def test_masked_attention_never_runs_on_the_cudnn_kernel(monkeypatch, mask):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(model_module.F, "scaled_dot_product_attention", recording)
-    cfg = ModelConfig(vocab_size=300, block_size=16, n_layer=2, n_head=2, d_model=32, variant=Variant(mask=mask))
+    cfg = GPTConfig(vocab_size=300, block_size=16, n_layer=2, n_head=2, d_model=32, variant=Variant(mask=mask))
     model = GPT(cfg)
     tokens = torch.randint(300, (2, 16), generator=torch.Generator().manual_seed(1))
     model.loss(tokens, tokens).backward()

@@ -16,8 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mainrun.components import INITS, NORMS, POSITIONS
-from mainrun.config import ATTENTIONS, Variant
-from mainrun.model import GPT, ModelConfig
+from mainrun.config import ATTENTIONS
+from mainrun.variant import Variant
+from mainrun.model import GPT, GPTConfig
 
 VOCAB, BLOCK = 97, 24
 MODEL_VARIANTS = list(itertools.product(NORMS.names(), POSITIONS.names(), INITS.names()))
@@ -26,7 +27,7 @@ MODEL_VARIANTS = list(itertools.product(NORMS.names(), POSITIONS.names(), INITS.
 @lru_cache(maxsize=None)
 def eval_model(norm, pos, init, attention, seed):
     torch.manual_seed(seed)
-    cfg = ModelConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=2, n_head=2, d_model=32,
+    cfg = GPTConfig(vocab_size=VOCAB, block_size=BLOCK, n_layer=2, n_head=2, d_model=32,
                       dropout=0.1, variant=Variant(norm=norm, pos=pos, init=init), attention=attention)
     # eval(): dropout would otherwise make two forwards differ for reasons unrelated to causality.
     return GPT(cfg).double().eval()

@@ -1,0 +1,41 @@
+"""A backend that trains nothing: each cell's record gets a loss from a function of its config and
+seed, written through the store as a real cell commits it. For tests of what the runner, the sweep
+and the reports decide, without the minutes real training would take."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ablations.cells import Cell, record
+from ablations.store import ResultsDir
+from mainrun.config import TrainConfig
+from mainrun.train import RunResult
+
+LossOf = Callable[[TrainConfig], float]
+
+
+class Synthetic:
+    def __init__(self, loss_of: LossOf):
+        self.loss_of = loss_of
+        self.trained: list[Cell] = []
+
+    def run(self, cells: list[Cell], results_root: Path) -> Iterator[tuple[Cell, dict[str, Any]]]:
+        store = ResultsDir(results_root)
+        for cell in cells:
+            loss = self.loss_of(cell.config)
+            result = RunResult("ok", val_loss=loss, val_loss_full=loss, val_bpb=loss / 2, val_coverage=0.9, steps=10,
+                               max_steps=10, params=1000, wall_s=0.1, tokens_per_s=1.0, data=cell.source,
+                               fingerprint=cell.fingerprint)
+            written = record(cell, result)
+            store.write_cell(cell.key, written, [(1, loss + 1.0), (10, loss)])
+            self.trained.append(cell)
+            yield cell, written
+
+
+def install(monkeypatch, loss_of: LossOf) -> Synthetic:
+    """Make the runner's local backend this synthetic one."""
+    import ablations.engine
+
+    backend = Synthetic(loss_of)
+    monkeypatch.setattr(ablations.engine, "Local", lambda **settings: backend)
+    return backend
