@@ -2,10 +2,11 @@
 
     from ablations import Study, run_study
     outcome = run_study(Study.from_options(grid="full", scale="tiny", seeds=3, data="embedded"))
-    outcome.failed, outcome.root, outcome.text
+    outcome.summary.effects, outcome.summary.rows[0].label, outcome.failed
 
 The plan the study makes (`ablations.plans`) trains through one runner (`ablations.engine`); each
-results folder's report is written as it finishes.
+results folder's reports are written as it finishes (`ablations.writers`), and the outcome holds the
+summary they were written from.
 """
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ from pathlib import Path
 
 from .engine import Runner
 from .plans import SweepPlan, plan_for
-from .report import write_report
+from .stages import sweep_record
+from .store import to_json, write_atomic
 from .study import Study
-from .sweep_report import write_sweep
+from .summary import Summary, SweepSummary, summarise, summarise_sweep
+from .writers import write_results, write_sweep
 
 
 @dataclass
 class Outcome:
     root: Path  # the results folder (a sweep's top folder)
-    text: str  # its report: results.md, or sweep.md for a sweep
+    summary: Summary | SweepSummary
     failed: int  # cells that failed, over every folder
 
 
@@ -31,14 +34,23 @@ def run_study(study: Study, command: str = "ablations.run_study") -> Outcome:
     `ablations.engine.Interrupted` with every finished cell kept."""
     runner = Runner.start(study, command)
     plan = plan_for(study, runner)
-    texts: dict[Path, str] = {}
+    if isinstance(plan, SweepPlan):
+        plan.decided = lambda sweep: write_sweep_files(sweep, complete=False)
+    summaries: dict[Path, Summary] = {}
 
     def report(root: Path) -> None:
-        texts[root] = write_report(root, study.execution.plot, study.report)
-        if isinstance(plan, SweepPlan):
-            write_sweep(plan)
+        summaries[root] = summarise(root, study.report)
+        write_results(summaries[root], study.execution.plot)
 
     for folder in plan.folders():
         runner.run_folder(folder, report)
-    text = write_sweep(plan) if isinstance(plan, SweepPlan) else texts[plan.root]
-    return Outcome(plan.root, text, runner.failed)
+    if isinstance(plan, SweepPlan):
+        return Outcome(plan.root, write_sweep_files(plan, complete=True), runner.failed)
+    return Outcome(plan.root, summaries[plan.root], runner.failed)
+
+
+def write_sweep_files(plan: SweepPlan, complete: bool) -> SweepSummary:
+    write_atomic(plan.root / "sweep.json", to_json(sweep_record(plan)))
+    summary = summarise_sweep(plan.root)
+    write_sweep(summary, plan.study.execution.plot, complete)
+    return summary

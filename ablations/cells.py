@@ -20,7 +20,8 @@ from mainrun.cli import load_plugins
 from mainrun.components import FAMILIES
 from mainrun.config import AXIS_SETTINGS, SETTINGS, RunContext, TrainConfig
 from mainrun.errors import writing
-from mainrun.train import RunResult, train
+from mainrun.train import train
+from mainrun.training import RunResult
 from mainrun.variant import Variant, format_value
 
 from .axes import Point

@@ -28,12 +28,13 @@ from mainrun import checkpoint, data
 from mainrun.config import TrainConfig
 from mainrun.data import sources
 from mainrun.errors import ConfigError
-from mainrun.train import resolve_device
+from mainrun.training import resolve_device
 
 from .axes import Point
 from .backends import Local, Submitit
 from .cells import Cell, cell_key, failed_record
-from .grid import Grid, count
+from .grid import Grid
+from .text import count
 from .store import ResultsDir, write_atomic
 from .study import Execution, Study
 
@@ -147,6 +148,7 @@ class Folder:
     phases: Callable[[ResultsDir], Iterator[Phase]]
     extra: dict[str, Any] = field(default_factory=dict)  # more of run.json: the tuning
     shape: str = ""  # the header's description of the cells
+    swept: Sequence[str] = ()  # the settings its points vary, left out of its config hash
 
 
 @dataclass
@@ -164,9 +166,9 @@ class Runner:
     def start(cls, study: Study, command: str) -> "Runner":
         where = placement(study.execution)
         source = sources.resolve(study.base.data.source)
-        import ablations
-
-        code = checkpoint.code_version(ablations, *(sys.modules[name] for name in study.plugins))
+        # This package, read from sys.modules: importing it here would make the package import itself.
+        package = sys.modules[__name__.partition(".")[0]]
+        code = checkpoint.code_version(package, *(sys.modules[name] for name in study.plugins))
         return cls(study, where, source, command, code)
 
     @property
@@ -216,8 +218,12 @@ class Runner:
         if previous is None:
             return []
         if previous["config_hash"] != folder.digest:
-            raise ConfigError(f"{folder.root} holds results of another configuration (config hash "
-                              f"{previous['config_hash']}, this run {folder.digest}); pass another --out")
+            if not same_experiment(previous, folder):
+                raise ConfigError(f"{folder.root} holds results of another configuration (config hash "
+                                  f"{previous['config_hash']}, this run {folder.digest}); pass another --out")
+            # A folder written before a setting existed (grad_accum, lr_scaling): its config, with the
+            # missing settings at their defaults, is this experiment. run.json takes the new hash.
+            folder.extra["migrated"] = {"config_hash": previous["config_hash"], "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
         changes = list(previous.get("code_changes", []))
         before = (previous.get("code") or {}).get("source", "unknown (made before code hashes were recorded)")
         if before == self.code["source"]:
@@ -271,6 +277,15 @@ class Runner:
         return Submitit(cluster=where.cluster, max_in_flight=where.workers, timeout_min=execution.timeout_min,
                         gpus_per_job=where.gpus, partition=execution.partition, cpus_per_job=where.threads,
                         mem_gb=mem_gb)
+
+
+def same_experiment(previous: dict[str, Any], folder: Folder) -> bool:
+    """Whether a folder's recorded config, read with today's defaults, hashes to this folder's experiment."""
+    try:
+        recorded = TrainConfig.from_flat(previous["config"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return config_hash(recorded, previous.get("fingerprint", ""), folder.swept) == folder.digest
 
 
 def write_study_file(store: ResultsDir, study: Study, data_spec_text: str) -> None:

@@ -169,11 +169,6 @@ def swap_label(point: Point | Variant, references: dict[str, Level] | None = Non
     return ", ".join(swaps) or ("baseline" if point.is_baseline else "reference")
 
 
-def count(n: int, noun: str) -> str:
-    """`count(1, "seed")` -> "1 seed", `count(3, "seed")` -> "3 seeds"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def parse_seeds(spec: str) -> list[int]:
     """`3` -> three seeds counting up from the reference seed 1337; `1337,42` -> exactly those;
     `42,` -> the one seed 42 (a lone number is a count)."""

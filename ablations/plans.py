@@ -14,14 +14,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from mainrun.config import TrainConfig
 from mainrun.variant import Variant
 
 from .axes import Level, Point, axis_label, level_text, same_level
 from .engine import Folder, Phase, Runner, config_hash
-from .grid import Grid, build_grid, count, swap_label
+from .grid import Grid, build_grid, swap_label
+from .text import count
 from .stages import Stage, decide, final_comparison, start_values
 from .store import ResultsDir
 from .study import Study
@@ -56,7 +57,7 @@ class GridPlan:
         digest = config_hash(study.base, self.runner.source.fingerprint, grid.hyperparameters)
         self.root = default_out(study, self.runner, grid, digest)
         yield Folder(self.root, grid, study.base, study.seeds, digest, lambda store: iter([Phase(grid.points, study.seeds)]),
-                     shape=grid_shape(grid, len(study.seeds)))
+                     shape=grid_shape(grid, len(study.seeds)), swept=grid.hyperparameters)
 
 
 @dataclass
@@ -74,7 +75,8 @@ class TunePlan:
         self.root = default_out(study, self.runner, grid, digest)
         shape = grid_shape(grid, len(study.seeds)) + (f"; {tune.axis_label} tuned over {len(tune.values)} values on "
                                                       f"{count(len(tune.tune_seeds), 'seed')} first")
-        yield Folder(self.root, grid, study.base, study.seeds, digest, self.phases, {"tune": tune.describe()}, shape)
+        yield Folder(self.root, grid, study.base, study.seeds, digest, self.phases, {"tune": tune.describe()}, shape,
+                     swept=[*grid.hyperparameters, tune.axis])
 
     def phases(self, store: ResultsDir) -> Iterator[Phase]:
         grid, tune = self.study.grid, self.study.tune
@@ -96,6 +98,7 @@ class SweepPlan:
     chosen: dict[str, Level] = field(default_factory=dict)
     stages: list[Stage] = field(default_factory=list)
     final: dict[str, Any] | None = None
+    decided: Callable[["SweepPlan"], Any] | None = None  # called after each decision: sweep.json is written
 
     @property
     def variant(self) -> Variant:
@@ -128,6 +131,8 @@ class SweepPlan:
             print(f"stage {index}: {stage.decision}" + (f"; ALARM {stage.alarm}" if stage.alarm else ""), flush=True)
             self.chosen[axis] = stage.chosen
             self.stages.append(stage)
+            if self.decided is not None:
+                self.decided(self)
         yield from self.final_folder()
 
     def stage_folder(self, stage: Stage) -> Folder:
@@ -139,7 +144,8 @@ class SweepPlan:
         digest = config_hash(base, self.runner.source.fingerprint, grid.hyperparameters)
         stage.folder = f"stage{stage.index}-{axis_label(stage.axis)}"
         return Folder(self.root / stage.folder, grid, base, self.study.seeds, digest,
-                      lambda store: iter([Phase(grid.points, self.study.seeds)]), shape=grid_shape(grid, len(self.study.seeds)))
+                      lambda store: iter([Phase(grid.points, self.study.seeds)]), shape=grid_shape(grid, len(self.study.seeds)),
+                      swept=grid.hyperparameters)
 
     def final_folder(self) -> Iterator[Folder]:
         """The start and the chosen configurations on the held-out seeds, when any stage changed a value."""
@@ -156,7 +162,8 @@ class SweepPlan:
                                                          f"{level_text(self.chosen[a])}" for a in changed) + ")", flush=True)
         folder = Folder(self.root / "final", grid, self.base, seeds,
                         config_hash(self.base, self.runner.source.fingerprint, grid.hyperparameters),
-                        lambda store: iter([Phase(grid.points, seeds)]), shape=grid_shape(grid, len(seeds)))
+                        lambda store: iter([Phase(grid.points, seeds)]), shape=grid_shape(grid, len(seeds)),
+                        swept=grid.hyperparameters)
         yield folder
         self.final = final_comparison(ResultsDir(folder.root), grid, changed, start_point, chosen_point, list(seeds),
                                       self.study.report.metric)

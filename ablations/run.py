@@ -10,8 +10,21 @@ from __future__ import annotations
 
 from mainrun.cli import OneLineArgumentParser, ensure_writable, run_cli
 
-from .api import run_study
+from .api import Outcome, run_study
 from .cli import add_common_arguments, add_grid_arguments, command_line, study_from_args
+from .summary import Summary
+from .writers.console import console_summary, sweep_console
+
+
+def finish(outcome: Outcome) -> int:
+    """Print the few lines a person reads; the exit status (1 when a cell failed)."""
+    if isinstance(outcome.summary, Summary):
+        print(console_summary(outcome.summary, f"{outcome.root}/results.md (and results.csv, results.json"
+                                               + (", report.pdf)" if (outcome.root / "report.pdf").exists() else ")")),
+              end="", flush=True)
+    else:
+        print(sweep_console(outcome.summary, f"{outcome.root}/sweep.md (and sweep.json)"), end="", flush=True)
+    return 1 if outcome.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,11 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     study = study_from_args(parser.parse_args(argv))
     if study.execution.out is not None:
         ensure_writable(study.execution.out, "--out", directory=True)
-    outcome = run_study(study, command_line("ablations.run", argv))
-    print(outcome.text, end="", flush=True)
-    print(f"written: {outcome.root}/{'sweep.md, sweep.json' if study.stages else 'results.md, results.csv, results.json'}",
-          flush=True)
-    return 1 if outcome.failed else 0
+    return finish(run_study(study, command_line("ablations.run", argv)))
 
 
 if __name__ == "__main__":

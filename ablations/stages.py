@@ -20,8 +20,9 @@ from .cells import read_records
 from .effects import Estimate, delta_vs
 from .grid import Grid
 from .metrics import choose_metric
-from .report import _estimate, finished_losses
 from .store import ResultsDir
+from .summary import finished_losses
+from .text import estimate_text
 from .tuning import boundary_alarm, winner
 
 
@@ -90,7 +91,7 @@ def decide(stage: Stage, store: ResultsDir, grid: Grid, seeds: list[int], reques
         stage.chosen, stage.decision = stage.current, f"the current {label} {current} is the best: kept"
         return
     stage.delta = delta_vs(losses, points[best], points[current], seeds)
-    shown = _estimate(stage.delta) if stage.delta else "n/a"
+    shown = estimate_text(stage.delta) if stage.delta else "n/a"
     verdict = comparison_verdict(stage.delta, margin) if stage.delta else None
     if verdict is None:
         stage.chosen = stage.best
@@ -135,3 +136,18 @@ def final_comparison(store: ResultsDir, grid: Grid, changed: list[str], start: P
             "delta": None if delta is None else {"value": delta.value, "ci95_half_width": delta.half_width,
                                                  "seeds": delta.n_seeds},
             "estimate": delta}
+
+
+def sweep_record(plan: Any) -> dict[str, Any]:
+    """sweep.json: what a `SweepPlan` has decided so far, and the final comparison once it has run."""
+    study, final = plan.study, plan.final
+    chosen = dict(plan.chosen)
+    if study.options.get("lr_scaling"):
+        chosen["lr_scaling"] = study.options["lr_scaling"]
+    return {
+        "command": plan.runner.command, "variant": str(plan.variant), "seeds": list(study.seeds),
+        "final_seeds": list(study.stages.final_seeds), "metric": study.report.metric, "margin": study.report.margin,
+        "start": plan.start, "stages": [s.describe() for s in plan.stages], "chosen": chosen,
+        "final": None if final is None else {k: v for k, v in final.items() if k != "estimate"},
+        "complete": final is not None,
+    }

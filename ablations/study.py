@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mainrun.cli import load_plugins
-from mainrun.config import CONTEXT_SETTINGS, SCALES, SETTINGS, RunContext, TrainConfig
+from mainrun.config import CONTEXT_SETTINGS, SETTINGS, RunContext, TrainConfig
 from mainrun.errors import ConfigError
 from mainrun.variant import Variant
 
@@ -31,6 +31,7 @@ from .metrics import METRIC_CHOICES
 from .tuning import Tune, parse_tune
 
 BACKENDS = ("local", "submitit", "submitit-local")
+DEFAULT_SEEDS = 3
 # Long enough for a reference-scale cell on a slow GPU; submitit's own defaults (2 min local, 5 min
 # Slurm) would kill most cells.
 DEFAULT_TIMEOUT_MIN = 240
@@ -141,7 +142,8 @@ class Study:
         load_plugins(list(plugins))
         execution = execution_of(options)
         base = base_config(options, execution)
-        seeds = tuple(parse_seeds(str(options.get("seeds", "3" if "stage" in options else "1"))))
+        # Three seeds by default: with one, no effect has an interval and nothing can be told from noise.
+        seeds = tuple(parse_seeds(str(options.get("seeds", DEFAULT_SEEDS))))
         report = ReportOptions(**{k: options[k] for k in REPORT if k in options})
         common = dict(options=options, base=base, seeds=seeds, report=report, execution=execution, plugins=plugins)
         if "stage" in options:
@@ -168,7 +170,7 @@ class Study:
                  *(axis for axis, _ in (self.stages.stages if self.stages else ()))}
         values = {**self.options, "scale": self.base.scale,
                   **{name: self.base.get(name) for name in SETTINGS
-                     if name not in swept and self.base.get(name) is not None},
+                     if name not in swept and name != "seed" and self.base.get(name) is not None},
                   "seeds": ",".join(map(str, self.seeds)) + ("," if len(self.seeds) == 1 else "")}
         values.update({k: v for k, v in (("source", data), ("out", str(out) if out else None)) if v is not None})
         return write_toml(values)

@@ -103,6 +103,7 @@ class Tuning:
     default_label: str  # `lr (0.0003)`: the shared default value(s)
     default_rows: list[Row]
     default_effects: list[Effect] | None
+    default_resolution: Resolution | None
     series: dict[str, dict[Any, list[float]]]  # label -> value -> per-seed metric, for the sensitivity plot
 
 
@@ -272,10 +273,11 @@ def summarise_tuned(root: Path, run: dict[str, Any], points: list[Point], option
                                               if (r := store.read_record(cell_key(with_setting(p, tune.axis, v), s)))
                                               and r["status"] == "ok" and r.get(tune_metric) is not None]
                                           for v in tune.values} for p in points}
+    default_effects = effects_of(points, finished_losses(default_records, metric), eval_seeds, references)
     tuning = Tuning(tune, tune_metric, means, chosen, alarms,
                     f"{tune.axis_label} ({', '.join(shared)})" if shared else tune.axis_label,
-                    rows_of(points, eval_seeds, default_records, references, metric),
-                    effects_of(points, finished_losses(default_records, metric), eval_seeds, references), series)
+                    rows_of(points, eval_seeds, default_records, references, metric), default_effects,
+                    resolution_of(default_effects, options), series)
     records = tuning_records + tuned_records + default_records
     return Summary(root, run, options, metric, note, eval_seeds, references, rows, effects,
                    resolution_of(effects, options), records, curves_of(store, tuned_records),
@@ -307,3 +309,42 @@ def with_samples(summary: Summary, num: int = 5) -> Summary:
 
 __all__ = ["FAMILIES", "Resolution", "Row", "Summary", "Tuning", "finished_losses", "load", "record_point",
            "references_of", "rows_of", "summarise", "with_samples"]
+
+
+@dataclass
+class SweepSummary:
+    """A sweep folder: its decisions (sweep.json) and, per numeric stage, each value's per-seed metric."""
+
+    root: Path
+    record: dict[str, Any]  # sweep.json: each stage's levels, means, decision and alarm; chosen; final
+    series: dict[int, dict[Any, list[float]]]  # stage number -> level -> per-seed metric
+
+    @property
+    def stages(self) -> list[dict[str, Any]]:
+        return self.record["stages"]
+
+    def final_estimate(self) -> Estimate | None:
+        final = self.record.get("final") or {}
+        delta = final.get("delta")
+        return None if delta is None else Estimate(delta["value"], delta["ci95_half_width"], delta["seeds"])
+
+
+def summarise_sweep(root: str | Path) -> SweepSummary:
+    """The summary of a sweep's top folder, from its sweep.json and its stage folders."""
+    import json
+
+    root = Path(root)
+    try:
+        record = json.loads((root / "sweep.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{root}/sweep.json cannot be read ({type(exc).__name__})") from None
+    series = {}
+    for stage in record["stages"]:
+        if any(isinstance(level, str) for level in stage["levels"]) or not stage.get("folder"):
+            continue
+        run, points, seeds = load(root / stage["folder"])
+        store = ResultsDir(root / stage["folder"])
+        series[stage["stage"]] = {p.level(stage["axis"]): [r[stage["metric"]] for r in read_records(store, [p], seeds)
+                                                          if r["status"] == "ok" and r.get(stage["metric"]) is not None]
+                                  for p in points}
+    return SweepSummary(root, record, series)

@@ -17,6 +17,7 @@ from mainrun.cli import OneLineArgumentParser, ensure_writable, run_cli
 
 from .api import run_study
 from .cli import add_common_arguments, command_line, study_from_args
+from .run import finish
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,10 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     study = study_from_args(args)
     if study.execution.out is not None:
         ensure_writable(study.execution.out, "--out", directory=True)
-    outcome = run_study(study, command_line("ablations.sweep", argv))
-    print(outcome.text, end="", flush=True)
-    print(f"written: {outcome.root}/sweep.md, sweep.json", flush=True)
-    return 1 if outcome.failed else 0
+    return finish(run_study(study, command_line("ablations.sweep", argv)))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from tabulate import tabulate
 from mainrun.config import PRECISIONS, RunContext, TrainConfig
 from mainrun.variant import Variant
 from mainrun.model import GPT, GPTConfig, fused_attention
-from mainrun.train import autocast_for, resolve_device, train
+from mainrun.train import train
+from mainrun.training import autocast_for, resolve_device
 
 MODERN = "norm=rmsnorm,pos=rope,mlp=swiglu,init=scaled,opt=muon,mask=title,qknorm=rmsnorm"
 # The row of the adversarial attention input whose scores sit far below exp's float32 range.

@@ -28,7 +28,7 @@ from mainrun.config import PRECISIONS, SCALES, TrainConfig
 from mainrun.variant import Variant
 from mainrun.model import GPT, GPTConfig
 from mainrun.runtime import keep_freed_memory_mapped, restore_default_allocator
-from mainrun.train import autocast_for, flops_per_token, resolve_device, train_step
+from mainrun.training import autocast_for, flops_per_token, resolve_device, train_step
 
 
 def sync(device: torch.device) -> None:

@@ -21,7 +21,7 @@ from .evaluation import Evaluation
 from .jsonlog import JsonlLogger
 
 if TYPE_CHECKING:  # the sinks only read the run's state
-    from .train import RunResult, Training
+    from .training import RunResult, Training
 
 
 class Callback:

@@ -14,7 +14,7 @@ from . import checkpoint
 from .cli import OneLineArgumentParser, run_cli
 from .errors import ConfigError
 from .model import GPT, GPTConfig
-from .train import resolve_device
+from .training import resolve_device
 from .variant import Variant
 
 

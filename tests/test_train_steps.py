@@ -1,6 +1,5 @@
 """Training steps (mainrun/train.py): gradient accumulation is the same step, the schedule spans the
 optimizer steps taken, and --lr-scaling scales the peak lr the record states."""
-import dataclasses
 import math
 
 import pytest
@@ -13,7 +12,8 @@ from mainrun.config import RunContext, TrainConfig
 from mainrun.variant import Variant
 from mainrun.jsonlog import read_jsonl
 from mainrun.model import GPT, GPTConfig
-from mainrun.train import train, train_step
+from mainrun.train import train
+from mainrun.training import train_step
 
 VOCAB, BLOCK, BATCH = 97, 16, 8
 
@@ -129,7 +129,7 @@ def test_the_loss_is_read_after_the_optimizer_step(monkeypatch, grad_accum):
 
 
 def test_records_name_the_hardware_and_its_peak_memory(tmp_path, monkeypatch):
-    from mainrun import train as train_module
+    from mainrun import training as train_module
 
     result = train(tiny(max_steps=2), progress=False)
     assert result.gpu is None and result.peak_gpu_memory_mb is None and result.peak_rss_mb > 50

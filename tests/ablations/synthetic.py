@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 from ablations.cells import Cell, record
 from ablations.store import ResultsDir
 from mainrun.config import TrainConfig
-from mainrun.train import RunResult
+from mainrun.training import RunResult
 
 LossOf = Callable[[TrainConfig], float]
 

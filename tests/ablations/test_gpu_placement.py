@@ -99,7 +99,7 @@ def test_a_job_given_a_gpu_trains_on_it_and_records_a_missing_one_in_one_line(tm
         pytest.skip("this machine has a GPU: the job would find it")
     out = tmp_path / "out"
     result = run_cli("--grid", "baseline", "--scale", "tiny", "--data", "embedded", "--backend", "submitit-local",
-                     "--gpus-per-job", "1", "--no-plot", "--out", str(out))
+                     "--gpus-per-job", "1", "--no-plot", "--seeds", "1", "--out", str(out))
     assert result.returncode == 1, result.stderr
     [record] = [json.loads(p.read_text()) for p in out.glob("cells/*/record.json")]
     assert record["status"] == "failed"

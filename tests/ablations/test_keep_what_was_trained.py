@@ -14,7 +14,7 @@ from mainrun import checkpoint
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-TINY = ["--scale", "tiny", "--data", "embedded", "--no-plot"]
+TINY = ["--scale", "tiny", "--data", "embedded", "--no-plot", "--seeds", "1"]
 
 
 def run(*args, timeout=600):
@@ -173,4 +173,13 @@ def test_report_pdf_renders_to_pages(tmp_path):
     # Summary, table, effects/curves/schedule images, samples, configuration.
     assert len(rendered) >= 3 and all(p.stat().st_size > 0 for p in rendered)
     text = subprocess.run(["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True).stdout
-    assert "The baseline reached" in text and "Samples" in text and "Configuration and machine" in text
+    first = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(out / "report.pdf"), "-"], capture_output=True,
+                           text=True).stdout
+    # Page 1 leads with three sentences and the chart; the results table is typeset, every row in it.
+    assert "Grid `single`" in first and "Best:" in first and "against the baseline" in first
+    assert "Results (best in bold" in text and "Samples" in text and "Configuration and machine" in text
+    labels = ["baseline (baseline)", "norm=rmsnorm", "pos=rope", "opt=adamw", "mask=title", "qknorm=rmsnorm"]
+    assert all(label in text for label in labels)
+    import matplotlib.image as mpimg
+    shapes = [mpimg.imread(p).shape[:2] for p in rendered]
+    assert any(width > height for height, width in shapes), "the tables sit on landscape pages"

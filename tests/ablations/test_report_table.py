@@ -2,7 +2,9 @@
 import pytest
 
 from ablations.effects import Estimate
-from ablations.report import _estimate, summarise, variant_table
+from ablations.summary import rows_of
+from ablations.text import estimate_text
+from ablations.writers.markdown import variant_table
 from mainrun.variant import Variant
 
 SEEDS = [1337, 1338]
@@ -19,7 +21,7 @@ def test_rows_are_sorted_by_loss_with_statuses_and_paired_deltas():
     records = [record(BASELINE, 1337, loss=2.40), record(BASELINE, 1338, loss=2.50),
                record(ADAMW, 1337, loss=2.00), record(ADAMW, 1338, loss=2.20),
                record(ROPE, 1337, status="diverged")]  # seed 1338 of rope has not run yet
-    rows = summarise([BASELINE, ROPE, ADAMW], SEEDS, records)
+    rows = rows_of([BASELINE, ROPE, ADAMW], SEEDS, records)
     assert [row.variant for row in rows] == [ADAMW, BASELINE, ROPE]  # no loss: last
     adamw, baseline, rope = rows
     assert adamw.mean("val_loss") == pytest.approx(2.1) and adamw.loss_sd == pytest.approx(0.1414, abs=1e-4)
@@ -37,24 +39,27 @@ def test_rows_are_sorted_by_loss_with_statuses_and_paired_deltas():
     (Estimate(0.0123, None, 1), "+0.0123"),
 ])
 def test_estimates_show_their_interval_to_two_significant_digits(estimate, text):
-    assert _estimate(estimate) == text
+    assert estimate_text(estimate) == text
 
 
-def test_the_committed_real_results_still_render(tmp_path):
-    """docs/results-cpu-3seeds predates hyperparameter axes and plugin families: it must render as it did."""
+@pytest.mark.parametrize("folder", ["results-cpu-3seeds", "modern-cpu-3seeds", "tune-init-cpu", "sweep-cpu/stage1-lr",
+                                    "sweep-cpu/stage4-batch-size", "sweep-cpu/final"])
+def test_the_committed_real_results_still_render(tmp_path, folder):
+    """Every real run in docs/ (the plan's grid predates setting axes and plugin families; the tuned and
+    the sweep folders have their own sections) re-renders to the same results.md, csv and json."""
     import shutil
     from pathlib import Path
 
     from ablations.report import write_report
 
-    docs = Path(__file__).resolve().parents[2] / "docs" / "results-cpu-3seeds"
+    docs = Path(__file__).resolve().parents[2] / "docs" / folder
     copy = tmp_path / "docs"
     shutil.copytree(docs, copy)
     text = write_report(copy, plot=False)
     committed = (docs / "results.md").read_text()
     assert text.split("## Plots")[0] == committed.split("## Plots")[0]
-    assert "| baseline | layernorm | learned | default | sgd   | 660,992  | 2.4023 ± 0.0221 (n=3) |" in text
-    assert (copy / "results.csv").read_text() == (docs / "results.csv").read_text()
+    for name in ("results.csv", "results.json"):
+        assert (copy / name).read_text() == (docs / name).read_text()
 
 
 def cov_record(point_variant, seed, coverage, loss, full):
@@ -64,7 +69,7 @@ def cov_record(point_variant, seed, coverage, loss, full):
 
 
 def test_auto_metric_switches_to_full_coverage_when_cells_of_a_seed_differ():
-    from ablations.report import choose_metric
+    from ablations.metrics import choose_metric
 
     same = [cov_record(BASELINE, s, 0.93 + 0.01 * i, 2.0, 2.1) for i, s in enumerate(SEEDS)]  # differs by seed only
     assert choose_metric(same) == ("val_loss", "")

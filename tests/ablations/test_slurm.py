@@ -19,7 +19,7 @@ from ablations.backends import job_name
 from test_runner_e2e import table_without_timings
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = ["--scale", "tiny", "--data", "embedded", "--no-plot"]
+TINY = ["--scale", "tiny", "--data", "embedded", "--no-plot", "--seeds", "1"]
 
 
 def cluster_problem() -> str | None:

@@ -17,7 +17,7 @@ from mainrun.components import FAMILIES
 from mainrun.components.optimizers import build_optimizer
 from mainrun.variant import Variant
 from mainrun.model import GPT, GPTConfig
-from mainrun.train import train_step
+from mainrun.training import train_step
 
 COMPONENTS = [(family, name) for family, registry in FAMILIES.items() for name in registry.names()]
 COMPONENT_IDS = [f"{family}={name}" for family, name in COMPONENTS]
