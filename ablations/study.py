@@ -14,6 +14,7 @@ preset expanded, the data source and seeds explicit), so running that file again
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +100,17 @@ class Execution:
         for value, ok, message in checks:
             if value is not None and not ok(value):
                 raise ConfigError(f"{message}, got {value}")
+        for wanted, module, extra in ((self.plot, "matplotlib", "plot"), (self.tensorboard, "tensorboard",
+                                                                           "tensorboard")):
+            if wanted and not module_available(module):
+                raise ConfigError(f"--{extra} needs the {extra} extra: pip install 'mainrun-ablations[{extra}]'")
         if self.gpus_per_job is not None and self.gpus_per_job > 1:
             raise ConfigError(f"--gpus-per-job {self.gpus_per_job}: a cell trains on one device, so all but one GPU "
                               "of each job would sit idle; use --gpus-per-job 1 (and --workers for more jobs at once)")
+
+
+def module_available(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
 
 
 @dataclass(frozen=True)

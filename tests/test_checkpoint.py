@@ -12,7 +12,6 @@ import torch
 from mainrun import checkpoint
 from mainrun.jsonlog import read_jsonl
 
-pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--scale", "tiny", "--data", "embedded", "--threads", "1", "--variant", "opt=adamw"]
 
@@ -25,6 +24,7 @@ def validation_losses(log: Path) -> dict[int, float]:
     return {e["step"]: e["loss"] for e in read_jsonl(log) if e["event"] == "validation_step"}
 
 
+@pytest.mark.slow
 def test_a_run_killed_after_an_evaluation_resumes_to_the_uninterrupted_losses(tmp_path):
     whole = tmp_path / "whole.jsonl"
     subprocess.run(train("--log-file", str(whole)), check=True, capture_output=True, timeout=300, cwd=REPO)
@@ -62,6 +62,7 @@ def cli(*args):
     return subprocess.run(train(*args), cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_bad_resumes_are_one_line_and_exit_2(tmp_path):
     ckpt = tmp_path / "ckpt"
     assert cli("--max-steps", "3", "--checkpoint-dir", str(ckpt), "--log-file", str(tmp_path / "a.jsonl")).returncode == 0
@@ -228,19 +229,122 @@ def test_best_pt_is_written_only_when_the_loss_improves(tmp_path, monkeypatch):
     assert [step for kind, step, _ in written if kind == "best"] == improving
 
 
+def fresh_module_name(stem: str) -> str:
+    """A module name no earlier test in this process imported (sys.modules would hand back the old one)."""
+    import itertools
+    import sys
+
+    return next(f"{stem}_{i}" for i in itertools.count() if f"{stem}_{i}" not in sys.modules)
+
+
 def test_the_code_hash_reads_the_contents_not_only_the_paths(tmp_path, monkeypatch):
     """A result names the code that made it: an edit that keeps every file name must change the hash."""
     import importlib
 
-    package = tmp_path / "hashed_pkg"
+    package = tmp_path / fresh_module_name("hashed_pkg")
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "model.py").write_text("WIDTH = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module("hashed_pkg")
+    module = importlib.import_module(package.name)
     before = checkpoint.source_hash(module)
     assert checkpoint.source_hash(module) == before
     (package / "model.py").write_text("WIDTH = 2\n")
     assert checkpoint.source_hash(module) != before
     (package / "model.py").write_text("WIDTH = 1\n")
     assert checkpoint.source_hash(module) == before
+
+
+def test_the_code_version_names_the_package_and_hashes_every_module_given(tmp_path, monkeypatch):
+    import importlib
+    from importlib import metadata
+
+    import mainrun
+
+    name = fresh_module_name("one_file_plugin")
+    (tmp_path / f"{name}.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugin = importlib.import_module(name)
+    version = checkpoint.code_version()
+    assert set(version) == {"package", "source"} and version["source"] == checkpoint.source_hash(mainrun)
+    assert len(version["source"]) == 12 and version["package"] == metadata.version("mainrun-ablations")
+    with_plugin = checkpoint.code_version(plugin)["source"]
+    assert with_plugin != version["source"]
+    (tmp_path / f"{name}.py").write_text("X = 2\n")  # a module that is one file: its content counts
+    assert checkpoint.code_version(plugin)["source"] != with_plugin
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(checkpoint.metadata, "version", missing)
+    assert checkpoint.package_version() == "unknown"
+
+
+def test_the_code_hash_reads_the_paths_too(tmp_path, monkeypatch):
+    import importlib
+
+    package = tmp_path / fresh_module_name("renamed_pkg")
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("Y = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(package.name)
+    before = checkpoint.source_hash(module)
+    (package / "a.py").rename(package / "b.py")
+    assert checkpoint.source_hash(module) != before
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
+    from mainrun.errors import OutputError
+
+    path = tmp_path / "checkpoint.pt"
+    checkpoint.save_atomic({"format": checkpoint.FORMAT, "kind": "resume", "n": 1}, path)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    with pytest.raises(OutputError, match=f"^cannot write {path}: No space left on device$"):
+        checkpoint.save_atomic({"format": checkpoint.FORMAT, "kind": "resume", "n": 2}, path)
+    assert checkpoint.load(path)["n"] == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
+def test_what_load_says_of_a_file_that_is_not_the_checkpoint_asked_for(tmp_path):
+    path = tmp_path / "best.pt"
+    checkpoint.save_atomic({"format": checkpoint.FORMAT, "kind": "best"}, path)
+    assert checkpoint.load(path)["kind"] == "best" and checkpoint.load(path, kind="best")["kind"] == "best"
+    with pytest.raises(checkpoint.CheckpointError, match=f"^{path} is a 'best' checkpoint, not a 'resume' one$"):
+        checkpoint.load(path, kind="resume")
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="is not a mainrun checkpoint \\(no 'mainrun-checkpoint/1' "
+                                                         "marker\\)$"):
+        checkpoint.load(tmp_path / "other.pt")
+    (tmp_path / "text.pt").write_text("x")
+    with pytest.raises(checkpoint.CheckpointError, match="is not a mainrun checkpoint \\(UnpicklingError\\)$"):
+        checkpoint.load(tmp_path / "text.pt")
+    with pytest.raises(checkpoint.CheckpointError, match=f"^no checkpoint at {tmp_path / 'none.pt'}$"):
+        checkpoint.load(tmp_path / "none.pt")
+
+
+def test_a_resume_on_other_data_is_refused_by_fingerprint():
+    from mainrun.config import TrainConfig
+    from mainrun.errors import ConfigError
+
+    cfg = TrainConfig.from_scale("tiny")
+    saved = {"config": cfg.flat(), "fingerprint": "file-aaa"}
+    checkpoint.check_resumable(saved, cfg.with_values(source="/elsewhere/titles.txt"), "file-aaa", Path("c.pt"))
+    with pytest.raises(ConfigError, match=r"^cannot resume from c.pt: it trained on data file-aaa, this run reads "
+                                          r"file-bbb$"):
+        checkpoint.check_resumable(saved, cfg, "file-bbb", Path("c.pt"))
+    with pytest.raises(ConfigError, match=r"the config differs \(dropout 0.1 -> 0.2\); start a new --checkpoint-dir$"):
+        checkpoint.check_resumable(saved, cfg.with_values(dropout=0.2), "file-aaa", Path("c.pt"))
+
+
+def test_the_model_config_a_checkpoint_keeps_rebuilds_the_model():
+    from mainrun.model import GPTConfig
+    from mainrun.variant import Variant
+
+    cfg = GPTConfig(vocab_size=300, block_size=16, n_layer=1, n_head=2, d_model=8, variant=Variant(opt="adamw"))
+    stored = checkpoint.model_config_dict(cfg)
+    assert stored["variant"] == "norm=layernorm,pos=learned,init=default,opt=adamw" and stored["vocab_size"] == 300
+    assert GPTConfig(**{**stored, "variant": Variant.parse(stored["variant"])}) == cfg

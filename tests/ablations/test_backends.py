@@ -24,11 +24,13 @@ class FakeWatcher:
     def __init__(self):
         self.states: dict[str, str] = {}
         self.updates = 0
+        self.modes: list[str] = []
 
     def update(self):
         self.updates += 1
 
     def get_state(self, job_id, mode="standard"):
+        self.modes.append(mode)
         return self.states.get(job_id, "UNKNOWN")
 
 
@@ -52,6 +54,7 @@ class FakeJob:
         return self.outcome
 
     def cancel(self, check=True):
+        assert check is False, "a cancel that may fail must not raise: the runner is giving the job up"
         self.cancelled = True
         self.cancelled_ids.append(self.job_id)
 
@@ -59,11 +62,15 @@ class FakeJob:
 class FakeExecutor:
     def __init__(self, folder: Path, result=None):
         self.folder, self.result, self.jobs = folder, result, []
+        self.names: list[str] = []
+        self.submitted: list[tuple] = []
+        self.roots: list[Path] = []
 
     def update_parameters(self, **params):
-        pass
+        self.names.append(params.get("name"))
 
     def submit(self, fn, *args):
+        self.submitted.append((fn, *args))
         self.jobs.append(FakeJob(self.folder, result=self.result))
         return self.jobs[-1]
 
@@ -84,7 +91,7 @@ def fakes(monkeypatch, tmp_path):
     FakeJob.watcher, FakeJob.cancelled_ids = FakeWatcher(), []
     queued: list[tuple[str, str, str]] = []
     executor = FakeExecutor(tmp_path / "submitit")
-    monkeypatch.setattr(Submitit, "executor", lambda self, root: executor)
+    monkeypatch.setattr(Submitit, "executor", lambda self, root: executor.roots.append(root) or executor)
     monkeypatch.setattr(backends, "queue", lambda user=False, job_ids=None: [
         row for row in queued if user or row[0] in (job_ids or [])])
     import submitit
@@ -170,3 +177,148 @@ def test_never_more_jobs_in_flight_than_the_bound(fakes, tmp_path):
     cells = [tiny_cell(seed) for seed in range(7)]
     outcomes = within(10, fast_backend(cluster="local", max_in_flight=3).run(cells, tmp_path))
     assert len(outcomes) == 7 and max(in_flight) == 3
+
+
+def test_each_job_runs_its_cell_under_its_own_name_in_the_results_folder(fakes, tmp_path):
+    fakes.executor.result = {"status": "ok"}
+    cells = [tiny_cell(1), tiny_cell(2)]
+    outcomes = within(10, fast_backend(timeout_min=7).run(cells, tmp_path))
+    assert [outcome for _, outcome in outcomes] == [{"status": "ok"}] * 2
+    assert fakes.executor.roots == [tmp_path]
+    assert fakes.executor.submitted == [(backends.run_cell_job, cell, str(tmp_path), 7) for cell in cells]
+    assert fakes.executor.names == [job_name(tmp_path, cell.key) for cell in cells]
+    assert all(len(name.split("-")[1]) == 8 for name in fakes.executor.names)  # ablations-<8 hex>-<cell>
+
+
+def test_an_adopted_job_is_waited_for_and_its_cell_not_submitted_again(fakes, tmp_path):
+    cells = [tiny_cell(1), tiny_cell(2)]
+    fakes.queued += [("40", job_name(tmp_path, "other-cell"), "COMPLETED"),  # skipped, and the search goes on
+                     ("41", job_name(tmp_path, cells[0].key), "RUNNING")]
+    fakes.executor.result = {"status": "ok"}
+    adopted_job = FakeJob(tmp_path, "41", result={"status": "ok", "adopted": True})
+    import submitit
+    submitit.SlurmJob = lambda folder, job_id: adopted_job
+    outcomes = dict((cell.seed, outcome) for cell, outcome in within(10, fast_backend().run(cells, tmp_path)))
+    assert outcomes == {1: {"status": "ok", "adopted": True}, 2: {"status": "ok"}}
+    assert len(fakes.executor.jobs) == 1 and fakes.executor.submitted[0][1] is cells[1]
+
+
+def test_local_jobs_are_never_adopted(fakes, tmp_path):
+    cell = tiny_cell(1)
+    fakes.queued.append(("41", job_name(tmp_path, cell.key), "RUNNING"))
+    fakes.executor.result = {"status": "ok"}
+    within(10, fast_backend(cluster="local").run([cell], tmp_path))
+    assert len(fakes.executor.jobs) == 1
+
+
+def test_a_duplicate_is_cancelled_and_the_rows_after_it_still_adopted(fakes, tmp_path):
+    cells = [tiny_cell(seed) for seed in (1, 2)]
+    fakes.queued += [("7", job_name(tmp_path, cells[0].key), "RUNNING"),
+                     ("8", job_name(tmp_path, cells[0].key), "RUNNING"),  # a duplicate: cancelled
+                     ("9", job_name(tmp_path, cells[1].key), "PENDING")]
+    adopted = fast_backend().adopt(fakes.executor, tmp_path, cells)
+    assert [(job.job_id, cell.seed) for job, cell in adopted.items()] == [("7", 1), ("9", 2)]
+    assert FakeJob.cancelled_ids == ["8"]
+
+
+def test_adopting_says_so(fakes, tmp_path, capsys):
+    cell = tiny_cell(1)
+    fakes.queued.append(("7", job_name(tmp_path, cell.key), "RUNNING"))
+    fast_backend().adopt(fakes.executor, tmp_path, [cell])
+    assert capsys.readouterr().err == ("adopted 1 Slurm job(s) still running for this folder (started by an earlier "
+                                       "runner)\n")
+
+
+def test_the_runner_sleeps_between_polls_and_reads_the_cached_states(fakes, tmp_path, monkeypatch):
+    fakes.executor.result = {"status": "ok"}
+    naps = []
+    monkeypatch.setattr(backends.time, "sleep", lambda s: naps.append(s))
+    within(10, fast_backend(state_poll_s=0.0).run([tiny_cell()], tmp_path))
+    assert len(naps) >= 2 and set(naps) == {0.01}
+    assert fakes.watcher().modes and set(fakes.watcher().modes) == {"cache"}
+
+
+class SlurmJob:
+    """A job as submitit's SlurmJob would end: its `result()` raises, its files and sacct say why."""
+
+    def __init__(self, tmp_path: Path, error: str, state: str = "CANCELLED by 0", pickle: bool = False):
+        self.job_id, self.error, self.watcher = "41", error, FakeWatcher()
+        self.watcher.states["41"] = state
+        self.paths = SimpleNamespace(result_pickle=tmp_path / "41_0_result.pkl", stderr=tmp_path / "41_0_log.err")
+        if pickle:
+            self.paths.result_pickle.write_text("")
+
+    def result(self):
+        raise RuntimeError(self.error)
+
+
+def test_why_a_slurm_job_gave_no_result_is_one_line(tmp_path):
+    from ablations.backends import JobEnded, JobStopping, job_outcome
+
+    cancelled = job_outcome(SlurmJob(tmp_path, "job failed"), 5)
+    assert isinstance(cancelled, JobEnded) and str(cancelled) == \
+        f"Slurm job 41 ended CANCELLED by 0 without a result; log: {tmp_path / '41_0_log.err'}"
+    timeout = job_outcome(SlurmJob(tmp_path, "job failed", state="TIMEOUT"), 5)
+    assert str(timeout).startswith("Slurm job 41 ended TIMEOUT (past --timeout-min 5) without a result")
+    stopping = job_outcome(SlurmJob(tmp_path, "Job timed-out while requeueing", pickle=True), 5)
+    assert isinstance(stopping, JobStopping) and str(stopping) == (
+        "Slurm job 41 was ending at its time limit (--timeout-min 5) before its cell started training")
+    own = job_outcome(SlurmJob(tmp_path, "the cell's own error", pickle=True), 5)
+    assert isinstance(own, RuntimeError) and str(own) == "the cell's own error"
+    (tmp_path / "fresh").mkdir()
+    job = SlurmJob(tmp_path / "fresh", "x")
+    job_outcome(job, 5)
+    assert job.watcher.modes == ["force"]  # the state now, not a cached one
+
+
+def test_a_job_that_is_not_slurms_returns_its_own_error(tmp_path):
+    from ablations.backends import job_outcome
+
+    class LocalJob(SlurmJob):
+        pass
+
+    outcome = job_outcome(LocalJob(tmp_path, "local job died"), 5)
+    assert type(outcome) is RuntimeError and str(outcome) == "local job died"
+
+
+def test_a_slurm_job_turns_its_time_limit_warning_into_the_cells_failure(monkeypatch, tmp_path):
+    import os
+    import signal
+
+    from ablations.backends import JobStopping, run_cell_job
+
+    def cell_that_gets_the_warning(cell, root):
+        os.kill(os.getpid(), signal.SIGUSR2)
+        return {"status": "ok"}
+
+    monkeypatch.setattr(backends, "run_cell", cell_that_gets_the_warning)
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    previous = signal.getsignal(signal.SIGUSR2)
+    try:
+        with pytest.raises(JobStopping, match=r"its time limit \(--timeout-min 9\) is near"):
+            run_cell_job(tiny_cell(), str(tmp_path), 9)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")
+    monkeypatch.setattr(backends, "run_cell", lambda cell, root: {"status": "ok", "root": root})
+    assert run_cell_job(tiny_cell(), str(tmp_path), 9) == {"status": "ok", "root": str(tmp_path)}
+    assert signal.getsignal(signal.SIGUSR2) == previous  # not a Slurm job: no handler
+
+
+def test_squeue_is_asked_for_this_users_jobs_or_the_given_ones(tmp_path, monkeypatch):
+    import getpass
+
+    from ablations.backends import queue
+
+    calls = tmp_path / "calls"
+    fake = tmp_path / "squeue"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\necho '41|ablations-aa-x|RUNNING'\necho 'junk'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{__import__('os').environ['PATH']}")
+    assert queue(user=True) == [("41", "ablations-aa-x", "RUNNING")]
+    assert queue(job_ids=["41", "42"]) == [("41", "ablations-aa-x", "RUNNING")]
+    assert queue(job_ids=[]) == []  # nothing asked: squeue is not run
+    assert calls.read_text().splitlines() == [f"--noheader --format=%i|%j|%T --user {getpass.getuser()}",
+                                              "--noheader --format=%i|%j|%T --jobs 41,42"]
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    assert queue(user=True) == []  # squeue failed: no rows, not an error

@@ -109,3 +109,45 @@ def test_aliases_include_words_of_exactly_the_maximum_order():
     assert {"BCE", "BFG", "CDG", "DEF"} <= aliases_of_a  # three-factor words, the order asked for
     assert all(len(word) <= 3 for word in aliases_of_a)
     assert "A = BCE = BFG = CDG = DEF" in design.describe()["aliases"]
+
+
+def describe(k: int) -> dict:
+    return fractional_design([f"f{i}" for i in range(k)]).describe()
+
+
+def test_what_run_json_and_results_md_say_of_each_design():
+    """The description written into run.json and printed in results.md, to the letter: the full
+    factorial, a design with positive generators, and one whose generators carry a minus sign."""
+    assert describe(3) == {"factors": {"A": "f0", "B": "f1", "C": "f2"}, "runs": 8, "fraction": "2^3 (full factorial)",
+                           "resolution": "full", "generators": [], "defining_relation": None, "aliases": []}
+    assert describe(4) == {"factors": {"A": "f0", "B": "f1", "C": "f2", "D": "f3"}, "runs": 8, "fraction": "2^(4-1)",
+                           "resolution": "IV", "generators": ["D = ABC"], "defining_relation": "I = ABCD",
+                           "aliases": ["A = BCD", "B = ACD", "C = ABD", "D = ABC", "AB = CD", "AC = BD", "AD = BC"]}
+    five = describe(5)
+    assert (five["fraction"], five["resolution"], five["generators"], five["defining_relation"]) == \
+        ("2^(5-1)", "V", ["E = -ABCD"], "I = -ABCDE")
+    # Resolution V: each pair shares its column with a triple only, with the generator's sign.
+    assert five["aliases"] == ["AB = -CDE", "AC = -BDE", "AD = -BCE", "AE = -BCD", "BC = -ADE", "BD = -ACE",
+                               "BE = -ACD", "CD = -ABE", "CE = -ABD", "DE = -ABC"]
+    six = describe(6)
+    assert six["defining_relation"] == "I = ABCE = BCDF = ADEF"
+    assert six["aliases"] == ["A = BCE = DEF", "B = ACE = CDF", "C = ABE = BDF", "D = AEF = BCF", "E = ABC = ADF",
+                              "F = ADE = BCD", "AB = CE", "AC = BE", "AD = EF", "AE = BC = DF", "AF = DE", "BD = CF",
+                              "BF = CD"]
+    nine = describe(9)
+    assert nine["generators"] == ["F = -BCDE", "G = -ACDE", "H = -ABDE", "J = -ABCE"]
+    assert nine["defining_relation"].startswith("I = -BCDEF = -ACDEG = -ABDEH = -ABCEJ = ABFG = ACFH = ")
+    assert nine["resolution"] == "IV" and nine["runs"] == 32
+
+
+def test_aliases_carry_their_signs():
+    design = fractional_design(list("abcde"))  # E = -ABCD
+    assert design.aliases(frozenset("AB"), 3) == [(-1, frozenset("CDE"))]
+    assert design.rows()[0] == (-1, -1, -1, -1, -1)  # the reference run, E = -(-1)^4
+
+
+def test_more_axes_than_any_tabulated_design_is_one_line():
+    from mainrun.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--design fractional supports 1 to 11 two-level axes, got 12$"):
+        fractional_design([f"f{i}" for i in range(12)])

@@ -151,3 +151,52 @@ def test_seeds_to_resolve_inverts_the_interval_width():
     n = seeds_to_resolve(0.01, sd)
     assert t_critical_975(n - 1) * sd / math.sqrt(n) < 0.01 <= t_critical_975(n - 2) * sd / math.sqrt(n - 1)
     assert seeds_to_resolve(1e-9, 1.0) is None
+
+
+def test_a_fraction_names_negatively_aliased_effects_once_with_their_sign():
+    """A 2^(3-1) fraction with C = -AB (resolution III: each main effect shares its column with minus an
+    interaction): three estimates, each named after both, the interaction marked with its sign."""
+    from ablations.axes import Point
+
+    runs = [("layernorm", "learned", "default"), ("rmsnorm", "learned", "kaiming"),
+            ("layernorm", "rope", "kaiming"), ("rmsnorm", "rope", "default")]
+    points = [Point(Variant(norm=n, pos=p, init=i)) for n, p, i in runs]
+    losses = {(pt, s): 2.0 + 0.3 * (pt.variant.norm == "rmsnorm") + 0.01 * s for pt in points for s in SEEDS}
+    effects = factorial_effects(points, losses, SEEDS)
+    assert [e.name for e in effects] == [
+        "norm: layernorm -> rmsnorm = -(pos=rope x init=kaiming)",
+        "pos: learned -> rope = -(norm=rmsnorm x init=kaiming)",
+        "init: default -> kaiming = -(norm=rmsnorm x pos=rope)"]
+    assert [round(e.estimate.value, 9) for e in effects] == [0.3, 0.0, 0.0]
+
+
+def test_the_modern_fraction_reports_seven_main_effects_and_seven_interaction_sets():
+    from ablations.grid import build_grid
+
+    grid = build_grid("modern", None)
+    losses = {(p, s): 1.0 + 0.01 * s for p in grid.points for s in SEEDS}
+    effects = factorial_effects(grid.points, losses, SEEDS, grid.references)
+    assert [e.order for e in effects].count(1) == 7 and [e.order for e in effects].count(2) == 7
+    assert all(e.name.count(" = ") == 2 for e in effects if e.order == 2)  # AB = CE = FG
+
+
+def test_an_interval_needs_two_seeds_and_no_more():
+    est = contrast({("a", 1): 1.0, ("b", 1): 0.5, ("a", 2): 1.2, ("b", 2): 0.6}, {"a": 1.0, "b": -1.0}, [1, 2])
+    assert est.n_seeds == 2 and est.sd == pytest.approx(0.1 / math.sqrt(2))
+    assert est.half_width == pytest.approx(t_critical_975(1) * est.sd / math.sqrt(2))
+
+
+def test_the_margin_and_the_level_include_their_boundaries():
+    assert Estimate(0.25, 0.25, 3).negligible(0.5)  # |0.25| + 0.25 is exactly the margin: inside
+    assert not Estimate(0.25, 0.25, 3).negligible(0.4999)
+    assert not Estimate(0.25, None, 1).negligible(10.0)
+    at_alpha = Estimate(0.1, 0.05, 3, sd=0.01, p_adjusted=0.05)
+    assert verdict(at_alpha, margin=0.0) == "within noise"  # beyond noise is p strictly below 0.05
+
+
+def test_seeds_to_resolve_searches_from_two_up_to_its_bound():
+    assert seeds_to_resolve(10.0, 1.0) == 2  # t(1) 12.706 / sqrt(2) = 8.98 < 10
+    n = seeds_to_resolve(0.01, 0.01)
+    assert seeds_to_resolve(0.01, 0.01, max_seeds=n) == n
+    assert seeds_to_resolve(0.01, 0.01, max_seeds=n - 1) is None
+    assert seeds_to_resolve(-10.0, 1.0) == 2  # the size of an effect, whatever its sign

@@ -81,3 +81,17 @@ def test_auto_metric_switches_to_full_coverage_when_cells_of_a_seed_differ():
     assert choose_metric(old)[0] == "val_loss"  # no val_loss_full to switch to: said in the note
     with pytest.raises(Exception, match="no val_loss_full"):
         choose_metric(old, "val_loss_full")
+
+
+def test_what_choose_metric_says_when_it_cannot_compare_or_is_asked_for_the_unknown():
+    from ablations.metrics import choose_metric
+    from mainrun.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^unknown metric 'loss'; valid: auto, val_loss, val_loss_full, val_bpb$"):
+        choose_metric([], "loss")
+    old = [record(BASELINE, 1337, loss=2.0), {**record(ADAMW, 1337, loss=1.0), "val_coverage": 0.5}]
+    assert choose_metric(old) == ("val_loss", "The cells differ in coverage, and some predate val_loss_full: the val "
+                                              "loss column is not comparable across them.")
+    with pytest.raises(ConfigError, match=r"^--metric val_loss_full: some cells of this folder have no val_loss_full "
+                                          r"\(trained before it was recorded\); use val_loss$"):
+        choose_metric(old, "val_loss_full")

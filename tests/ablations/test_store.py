@@ -90,3 +90,70 @@ def test_a_record_that_is_not_a_cell_record_is_moved_aside_and_the_cell_trains_a
     assert not store.is_done("cell")
     assert (store.cell_dir("cell") / "record.json.damaged-1").read_text() == text
     assert store.read_record("cell") is None
+
+
+def test_damaged_files_are_set_aside_one_after_another_and_the_warnings_name_them(tmp_path, capsys):
+    store = ResultsDir(tmp_path)
+    cell = store.cell_dir("cell")
+    cell.mkdir(parents=True)
+    for attempt in (1, 2):
+        (cell / "record.json").write_text('{"status": "ok"}')
+        (cell / "curve.json").write_text("[[1, oops]]")
+        assert not store.is_done("cell")
+        assert (cell / f"curve.json.damaged-{attempt}").exists() and (cell / f"record.json.damaged-{attempt}").exists()
+    err = capsys.readouterr().err.splitlines()
+    assert err[:2] == ["warning: cell cell: curve.json cannot be read (JSONDecodeError); moved to curve.json.damaged-1, "
+                       "the cell trains again",
+                       "warning: cell cell: its record moved to record.json.damaged-1 with the curve; the cell trains "
+                       "again"]
+    (cell / "curve.json").write_text("[[1, oops]]")
+    assert store.read_curve("cell") is None and (cell / "curve.json").exists()  # the report only leaves it out
+    assert capsys.readouterr().err == ("warning: cell cell: curve.json cannot be read (JSONDecodeError); left out of "
+                                       "this report\n")
+
+
+def test_a_running_cells_partial_log_is_committed_as_its_log(tmp_path):
+    store = ResultsDir(tmp_path)
+    (store.cell_dir("cell")).mkdir(parents=True)
+    (store.cell_dir("cell") / "log.jsonl.partial").write_text('{"event": "x"}\n')
+    store.write_cell("cell", {"status": "ok"}, [])
+    assert (store.cell_dir("cell") / "log.jsonl").read_text() == '{"event": "x"}\n'
+    assert store.partial_log("cell") == store.cell_dir("cell") / "log.jsonl.partial"
+
+
+def test_write_atomic_makes_missing_folders_and_names_a_path_it_cannot_write(tmp_path, monkeypatch):
+    import builtins
+
+    from mainrun.errors import OutputError
+
+    write_atomic(tmp_path / "a" / "b" / "c.json", "x")
+    assert (tmp_path / "a" / "b" / "c.json").read_text() == "x"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutputError, match=f"^cannot write {tmp_path}/file/d.json: "):
+        write_atomic(tmp_path / "file" / "d.json", "x")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(builtins, "open", full_disk)
+    with pytest.raises(OutputError, match=f"^cannot write {tmp_path}/e.json: No space left on device$"):
+        write_atomic(tmp_path / "e.json", "x")  # the disk's reason, not a missing temporary file's
+
+
+def test_a_damaged_run_json_is_one_line_that_says_what_to_do(tmp_path):
+    from mainrun.errors import MainrunError
+
+    (tmp_path / "run.json").write_text("{")
+    with pytest.raises(MainrunError, match=f"^{tmp_path}/run.json cannot be read \\(JSONDecodeError\\); it describes "
+                                           "the whole folder, so nothing can be trusted to resume here: pass another "
+                                           "--out$"):
+        ResultsDir(tmp_path).read_run()
+
+
+def test_a_damaged_record_is_named_in_its_warning(tmp_path, capsys):
+    store = ResultsDir(tmp_path)
+    store.cell_dir("k1").mkdir(parents=True)
+    (store.cell_dir("k1") / "record.json").write_text('{"val_loss": 1}')
+    assert store.read_record("k1") is None
+    assert capsys.readouterr().err == ("warning: cell k1: record.json cannot be read (ValueError); left out of this "
+                                       "report\n")

@@ -123,3 +123,14 @@ def test_an_unknown_member_setting_is_refused_by_name():
     with pytest.raises(ConfigError, match="norm 'layernorm' has no setting"):
         from mainrun.variant import Variant
         Variant.parse("norm=layernorm,norm.base=3.0")
+
+
+@pytest.mark.parametrize("option, message", [("plot", "--plot needs the plot extra"),
+                                             ("tensorboard", "--tensorboard needs the tensorboard extra")])
+def test_an_output_that_needs_a_missing_extra_is_refused_before_anything_trains(monkeypatch, option, message):
+    import ablations.study
+
+    monkeypatch.setattr(ablations.study, "module_available", lambda name: False)
+    with pytest.raises(ConfigError, match=message):
+        Study.from_options(grid="full", scale="tiny", **{option: True})
+    Study.from_options(grid="full", scale="tiny", **{option: False})  # not asked for: nothing needed

@@ -109,3 +109,122 @@ def test_a_sweep_summary_reads_its_decisions_and_stage_cells(tmp_path, monkeypat
     assert s.series[1][1e-3] == pytest.approx([2.05 + SEED_SHIFT[k] for k in (1337, 1338, 1339)])
     assert s.final_estimate().value == pytest.approx(-0.25, abs=1e-9)
     assert s.final_estimate().n_seeds == 3 and s.record["final"]["seeds"] == [1340, 1341, 1342]
+
+
+def test_the_summary_uses_the_report_options(grid_summary):
+    from ablations.study import ReportOptions
+
+    loose = summarise(grid_summary.root, ReportOptions(margin=0.5, metric="val_bpb"))
+    assert loose.metric == "val_bpb" and loose.options.margin == 0.5
+    assert {loose.verdict(e) for e in loose.effects} == {"negligible (inside ±0.5)"}
+    assert loose.rows[0].mean("val_bpb") == pytest.approx(grid_summary.rows[0].mean("val_loss") / 2)
+
+
+def test_a_cell_without_a_curve_and_a_folder_without_run_json(grid_summary, tmp_path):
+    from ablations.axes import Point
+    from mainrun.errors import ConfigError
+    from mainrun.variant import Variant
+
+    assert grid_summary.curve(Point(Variant(opt="adamw")), 9999) == []
+    with pytest.raises(ConfigError, match=f"^{tmp_path} is not an ablations results folder \\(no run.json\\)$"):
+        summarise(tmp_path)
+
+
+def test_only_finished_finite_losses_enter_the_statistics():
+    from ablations.summary import finished_losses
+
+    base = {"variant": "norm=layernorm,pos=learned,init=default,opt=sgd"}
+    records = [{**base, "seed": 1, "status": "ok", "val_loss": 2.0}, {**base, "seed": 2, "status": "failed",
+                                                                        "val_loss": 1.0},
+               {**base, "seed": 3, "status": "ok", "val_loss": None}, {**base, "seed": 4, "status": "ok",
+                                                                        "val_loss": float("nan")},
+               {**base, "seed": 5, "status": "diverged", "val_loss": 9.0}]
+    assert [seed for (_, seed) in finished_losses(records)] == [1]
+
+
+def test_one_seed_resolves_nothing(tmp_path, monkeypatch):
+    install(monkeypatch, two_factor)
+    out = tmp_path / "one"
+    run_study(Study.from_options(axes=["opt=sgd,adamw"], scale="tiny", seeds=1, data="embedded", out=str(out),
+                                 plot=False))
+    s = summarise(out)
+    assert (s.resolution.half_width, s.resolution.seeds, s.resolution.target_seeds) == (None, 1, None)
+    assert s.rows[0].loss_sd is None and s.rows[0].delta.half_width is None
+
+
+def test_rows_are_labelled_against_the_grids_references(tmp_path, monkeypatch):
+    install(monkeypatch, two_factor)
+    out = tmp_path / "lr"
+    run_study(Study.from_options(axes=["opt=adamw", "lr=1e-3,1e-2"], scale="tiny", seeds=2, data="embedded",
+                                 out=str(out), plot=False))
+    s = summarise(out)
+    assert sorted(row.label for row in s.rows) == ["lr=0.01", "reference"]
+    assert s.reference_label == "reference"
+
+
+def test_a_tuned_summary_keeps_the_requested_metric_and_the_picks_series(tmp_path, monkeypatch):
+    from ablations.study import ReportOptions
+
+    def by_lr(cfg: TrainConfig) -> float:
+        return 2.0 + (0.1 if cfg.peak_lr == 1e-2 else 0.0) + 0.05 * (cfg.variant.init == "kaiming") \
+            + SEED_SHIFT[cfg.training.seed]
+
+    install(monkeypatch, by_lr)
+    out = tmp_path / "tuned"
+    run_study(Study.from_options(axes=["init=default,kaiming", "opt=adamw"], tune="lr=1e-3,1e-2", seeds=3,
+                                 scale="tiny", data="embedded", out=str(out), plot=False))
+    s = summarise(out, ReportOptions(metric="val_bpb"))
+    assert (s.metric, s.metric_note, s.tuning.metric) == ("val_bpb", "", "val_loss")
+    assert s.tuning.series == {"reference": {1e-3: [2.0], 1e-2: [2.1]},
+                               "init=kaiming": {1e-3: [2.05], 1e-2: pytest.approx([2.15])}}
+    [effect] = s.effects
+    assert effect.name == "init: default -> kaiming" and effect.estimate.value == pytest.approx(0.025)  # in bits/2
+
+
+def test_a_sweep_summary_says_when_there_is_nothing_to_read(tmp_path):
+    from ablations.summary import SweepSummary
+    from mainrun.errors import ConfigError
+
+    (tmp_path / "sweep.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"/sweep.json cannot be read \(JSONDecodeError\)$"):
+        summarise_sweep(tmp_path)
+    assert SweepSummary(tmp_path, {"final": {"delta": None}}, {}).final_estimate() is None
+    assert SweepSummary(tmp_path, {"final": None}, {}).final_estimate() is None
+    estimate = SweepSummary(tmp_path, {"final": {"delta": {"value": -0.1, "ci95_half_width": 0.02, "seeds": 3}}},
+                            {}).final_estimate()
+    assert (estimate.value, estimate.half_width, estimate.n_seeds) == (-0.1, 0.02, 3)
+
+
+@pytest.fixture(scope="module")
+def best_pt(tmp_path_factory):
+    """One tiny model's best.pt, trained once for the sample tests."""
+    from mainrun.config import RunContext
+    from mainrun.train import train
+    from mainrun.variant import Variant
+
+    folder = tmp_path_factory.mktemp("best")
+    train(TrainConfig.from_scale("tiny", source="embedded", variant=Variant(opt="adamw"), max_steps=20),
+          RunContext(checkpoint_dir=str(folder)), progress=False)
+    return folder / "best.pt"
+
+
+def test_samples_come_from_the_best_and_the_reference_rows_best_pt(grid_summary, best_pt):
+    import shutil
+
+    from ablations.cells import cell_key
+    from ablations.summary import with_samples
+
+    s = grid_summary
+    shutil.copy(best_pt, s.root / "cells" / cell_key(s.best.point, 1338) / "best.pt")  # its first seed has none
+    shutil.copy(best_pt, s.root / "cells" / cell_key(s.reference.point, 1337) / "best.pt")
+    with_samples(s, num=3)
+    assert list(s.samples) == [s.best.label, s.reference.label]
+    assert all(len(titles) == 3 and all(isinstance(t, str) for t in titles) for titles in s.samples.values())
+    (s.root / "cells" / cell_key(s.reference.point, 1337) / "best.pt").write_text("not a checkpoint")
+    assert with_samples(s).samples[s.reference.label][0].endswith("is not a mainrun checkpoint (UnpicklingError))")
+
+
+def test_a_row_without_best_pt_has_no_samples(grid_summary):
+    from ablations.summary import with_samples
+
+    assert with_samples(grid_summary).samples == {grid_summary.best.label: [], grid_summary.reference.label: []}

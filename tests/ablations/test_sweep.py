@@ -111,3 +111,70 @@ def test_later_stages_and_the_final_comparison_carry_the_chosen_value_not_the_be
     assert len(later) == 3 + 6 and {lr_of[cell.key] for cell in later} == {3e-4}
     assert record["chosen"] == {"lr": 3e-4, "dropout": 0.0}
     assert record["final"]["changed"] == ["dropout"]
+
+
+def test_a_stage_without_a_finished_cell_keeps_the_current_value(tmp_path):
+    stage = stage_with(tmp_path, {1e-4: [], 3e-4: [], 5e-4: []})
+    assert stage.best is None and stage.chosen == 3e-4 and stage.delta is None
+    assert stage.decision == "no cell finished: the current value is kept"
+    assert stage.n == {"0.0001": 0, "0.0003": 0, "0.0005": 0} and stage.means == {}
+
+
+def test_a_stage_on_one_seed_adopts_its_best_and_says_it_was_not_tested(tmp_path):
+    stage = stage_with(tmp_path, {1e-4: [2.5], 3e-4: [2.4], 5e-4: [2.3]})
+    assert stage.chosen == 5e-4 and stage.delta.value == pytest.approx(-0.1) and stage.delta.half_width is None
+    assert stage.decision == ("best lr 0.0005 (-0.1000 against 0.0003) taken on one seed, without a noise test: "
+                              "run more seeds to test it")
+    assert stage.sds == {"0.0001": None, "0.0003": None, "0.0005": None} and stage.n["0.0005"] == 1
+
+
+def test_a_stages_statistics_and_description(tmp_path):
+    stage = stage_with(tmp_path, {1e-4: [2.5, 2.6, 2.7], 3e-4: [2.3, 2.4, 2.5], 5e-4: [2.35, 2.3, 2.5]})
+    assert stage.means["0.0005"] == pytest.approx(2.3833333) and stage.sds["0.0003"] == pytest.approx(0.1)
+    described = stage.describe()
+    assert described == {
+        "stage": 1, "axis": "lr", "folder": "", "levels": [1e-4, 3e-4, 5e-4], "current": 3e-4, "added_current": False,
+        "metric": "val_loss", "means": stage.means, "sds": stage.sds, "seeds_ok": {"0.0001": 3, "0.0003": 3, "0.0005": 3},
+        "best": 5e-4, "winner": 3e-4, "kept_current": True,
+        "delta_best_vs_current": {"value": stage.delta.value, "ci95_half_width": stage.delta.half_width, "seeds": 3},
+        "decision": stage.decision, "alarms": ["lr: best at the top of its grid (0.0005); extend it"]}
+    adopted = stage_with(tmp_path / "b", {1e-4: [2.5, 2.6, 2.7], 3e-4: [2.3, 2.4, 2.5], 5e-4: [2.2, 2.31, 2.39]})
+    assert adopted.describe()["kept_current"] is False and adopted.describe()["winner"] == 5e-4
+    inside = stage_with(tmp_path / "c", {1e-4: [2.5, 2.6, 2.7], 3e-4: [2.3, 2.4, 2.5], 5e-4: [2.4, 2.5, 2.6]})
+    assert inside.describe()["alarms"] == [] and inside.describe()["delta_best_vs_current"] is None
+    assert inside.describe()["kept_current"] is False  # the current value was the best: nothing was kept back
+
+
+@pytest.mark.parametrize("levels, current, trained, added", [
+    ([1e-3, 1e-2], 3e-4, [3e-4, 1e-3, 1e-2], True),  # added, and sorted into place
+    ([1e-2, 3e-4], 3e-4, [1e-2, 3e-4], False),  # listed: the user's order kept
+    (["rmsnorm"], "layernorm", ["rmsnorm", "layernorm"], True),  # names are not sorted
+])
+def test_a_stage_adds_the_current_value_to_compare_against(levels, current, trained, added):
+    stage = Stage.begin(2, "lr", levels, current)
+    assert (stage.levels, stage.added_current, stage.current, stage.index) == (trained, added, current, 2)
+
+
+def test_the_sweep_record_and_the_final_comparison(tmp_path, monkeypatch):
+    import json
+
+    from ablations import sweep
+    from tests.ablations.synthetic import install
+
+    install(monkeypatch, synthetic_loss)
+    out = tmp_path / "sweep"
+    assert sweep.main(["--variant", "opt=adamw", "--stage", "dropout=0.0,0.1", "--seeds", "3", "--scale", "tiny",
+                       "--data", "embedded", "--no-plot", "--lr-scaling", "sqrt", "--margin", "0.004",
+                       "--out", str(out)]) == 0
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["command"].startswith("python -m ablations.sweep --variant opt=adamw --stage dropout=0.0,0.1")
+    assert (record["variant"], record["seeds"], record["final_seeds"]) == (
+        "norm=layernorm,pos=learned,init=default,opt=adamw", [1337, 1338, 1339], [1340, 1341, 1342])
+    assert (record["metric"], record["margin"], record["start"], record["complete"]) == ("auto", 0.004,
+                                                                                         {"dropout": 0.1}, True)
+    assert record["chosen"] == {"dropout": 0.0, "lr_scaling": "sqrt"}
+    final = record["final"]
+    assert {k: final[k] for k in ("folder", "changed", "metric", "metric_note", "seeds")} == {
+        "folder": "final", "changed": ["dropout"], "metric": "val_loss", "metric_note": "", "seeds": [1340, 1341, 1342]}
+    assert final["delta"]["value"] == pytest.approx(-0.1) and final["delta"]["seeds"] == 3
+    assert final["delta"]["ci95_half_width"] == pytest.approx(0.0, abs=1e-12)

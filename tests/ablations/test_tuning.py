@@ -76,3 +76,25 @@ def test_tune_conflicts_with_an_axis_or_a_flag():
     grid = build_grid(None, ["opt=adamw"], base=TrainConfig.from_scale("tiny"))
     with pytest.raises(ConfigError, match="given both as --lr and as --tune"):
         parse_tune("lr=1e-4,1e-3", 1, [1, 2], grid, {"lr": 1e-3})
+
+
+def test_with_setting_replaces_one_setting_and_keeps_the_others():
+    point = Point(Variant(opt="adamw"), (("lr", 1e-3), ("dropout", 0.0)))
+    assert with_setting(point, "lr", 1e-2).settings == (("dropout", 0.0), ("lr", 1e-2))
+    assert with_setting(point, "batch_size", 16).settings == (("lr", 1e-3), ("dropout", 0.0), ("batch_size", 16))
+
+
+def test_a_tune_round_trips_through_run_json():
+    tune = Tune("lr", (1e-4, 1e-3), (1337,), (1338, 1339), "val_bpb")
+    assert tune.describe() == {"axis": "lr", "values": [1e-4, 1e-3], "tune_seeds": [1337],
+                               "eval_seeds": [1338, 1339], "metric": "val_bpb"}
+    assert Tune.from_run(tune.describe()) == tune
+    older = {k: v for k, v in tune.describe().items() if k != "metric"}  # run.json before --metric existed
+    assert Tune.from_run(older).metric == "auto"
+
+
+def test_parse_tune_takes_the_metric_it_is_given():
+    grid = build_grid(None, ["opt=adamw"], base=TrainConfig.from_scale("tiny"))
+    assert parse_tune("lr=1e-4,1e-3", 1, [1, 2, 3], grid, {}).metric == "auto"
+    tune = parse_tune("lr=1e-4,1e-3", 2, [1, 2, 3], grid, {}, "val_loss_full")
+    assert (tune.metric, tune.tune_seeds, tune.eval_seeds, tune.values) == ("val_loss_full", (1, 2), (3,), (1e-4, 1e-3))
