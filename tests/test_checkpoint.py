@@ -162,6 +162,35 @@ def test_a_checkpoint_from_before_keeps_working_with_fewer_gpus(monkeypatch):
     assert fewer.set_calls == [(0, 0)]
 
 
+@pytest.mark.parametrize("saved, device, expected", [
+    (4, torch.device("cuda", 1), [(1, 1)]),  # the training GPU's own entry
+    (4, torch.device("cuda"), [(0, 0)]),  # no index: the current GPU, the first
+    (1, torch.device("cuda", 1), [(1, 0)]),  # saved with fewer GPUs than the index: the one state there is
+    (0, torch.device("cuda", 1), []),  # saved with none: nothing to restore
+])
+def test_an_old_list_of_gpu_states_gives_the_training_gpu_one(monkeypatch, saved, device, expected):
+    state = checkpoint.rng_state()
+    state["cuda"] = [torch.full((4,), i, dtype=torch.uint8) for i in range(saved)]
+    fake = FakeCuda(count=2)
+    use_cuda(monkeypatch, fake)
+    checkpoint.set_rng_state(state, device)
+    assert fake.set_calls == expected
+
+
+def test_numpys_cached_gaussian_round_trips():
+    """NumPy's legacy generator keeps the second of each pair of normals: a resume must keep it too."""
+    import numpy as np
+
+    np.random.seed(3)
+    np.random.standard_normal()  # now one normal is cached
+    state = checkpoint.rng_state()
+    expected = np.random.standard_normal(3)
+    np.random.seed(4)
+    checkpoint.set_rng_state(state)
+    assert np.random.get_state(legacy=False)["has_gauss"] == 1
+    assert np.array_equal(np.random.standard_normal(3), expected)
+
+
 def test_a_cpu_run_saves_no_gpu_state_and_ignores_one(monkeypatch):
     fake = FakeCuda(count=2)
     use_cuda(monkeypatch, fake)
@@ -309,6 +338,12 @@ def test_a_failed_save_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_
     assert checkpoint.load(path)["n"] == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
 
 
+def test_a_save_makes_the_folders_it_needs(tmp_path):
+    path = tmp_path / "cells" / "a-seed1" / "best.pt"
+    checkpoint.save_atomic({"format": checkpoint.FORMAT, "kind": "best"}, path)
+    assert checkpoint.load(path)["kind"] == "best" and sorted(p.name for p in path.parent.iterdir()) == ["best.pt"]
+
+
 def test_what_load_says_of_a_file_that_is_not_the_checkpoint_asked_for(tmp_path):
     path = tmp_path / "best.pt"
     checkpoint.save_atomic({"format": checkpoint.FORMAT, "kind": "best"}, path)
@@ -338,6 +373,8 @@ def test_a_resume_on_other_data_is_refused_by_fingerprint():
         checkpoint.check_resumable(saved, cfg, "file-bbb", Path("c.pt"))
     with pytest.raises(ConfigError, match=r"the config differs \(dropout 0.1 -> 0.2\); start a new --checkpoint-dir$"):
         checkpoint.check_resumable(saved, cfg.with_values(dropout=0.2), "file-aaa", Path("c.pt"))
+    with pytest.raises(ConfigError, match=r"differs \(dropout 0.1 -> 0.2; lr .* -> 0.002\); start"):
+        checkpoint.check_resumable(saved, cfg.with_values(dropout=0.2, lr=2e-3), "file-aaa", Path("c.pt"))
 
 
 def test_the_model_config_a_checkpoint_keeps_rebuilds_the_model():

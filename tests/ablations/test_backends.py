@@ -322,3 +322,77 @@ def test_squeue_is_asked_for_this_users_jobs_or_the_given_ones(tmp_path, monkeyp
                                               "--noheader --format=%i|%j|%T --jobs 41,42"]
     fake.write_text("#!/bin/sh\nexit 1\n")
     assert queue(user=True) == []  # squeue failed: no rows, not an error
+
+
+def test_the_executor_gets_the_backends_folder_and_every_job_setting(tmp_path, monkeypatch):
+    import submitit
+
+    made: list[dict] = []
+
+    class Recorder:
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            self.parameters: dict = {}
+
+        def update_parameters(self, **params):
+            self.parameters.update(params)
+
+    monkeypatch.setattr(submitit, "AutoExecutor", Recorder)
+    executor = Submitit(cluster="slurm", max_in_flight=2, timeout_min=17, gpus_per_job=1, partition="gpu",
+                        cpus_per_job=4, mem_gb=16).executor(tmp_path)
+    assert made == [{"folder": tmp_path / "submitit", "cluster": "slurm"}]
+    assert executor.parameters == {"name": "ablations", "timeout_min": 17, "gpus_per_node": 1, "cpus_per_task": 4,
+                                   "slurm_partition": "gpu", "mem_gb": 16}
+    default_memory = Submitit(cluster="local", max_in_flight=2, timeout_min=5, gpus_per_job=0,
+                              partition=None).executor(tmp_path)
+    assert "mem_gb" not in default_memory.parameters and made[-1]["cluster"] == "local"
+
+
+def test_local_jobs_never_ask_slurm_for_states(fakes, tmp_path):
+    fakes.executor.result = {"status": "ok"}
+    [(cell, outcome)] = within(10, fast_backend(cluster="local", lost_after_s=60).run([tiny_cell()], tmp_path))
+    assert outcome == {"status": "ok"} and fakes.watcher().updates == 0
+
+
+def test_a_job_slurm_timed_out_is_reported_with_the_backends_time_limit(fakes, tmp_path):
+    job = SlurmJob(tmp_path, "job failed", state="TIMEOUT")
+    job.done = lambda: True
+    fakes.executor.submit = lambda fn, *args: job
+    [(cell, outcome)] = within(10, fast_backend(cluster="local", timeout_min=23).run([tiny_cell()], tmp_path))
+    assert "(past --timeout-min 23)" in str(outcome)
+
+
+def test_a_job_adopted_from_an_earlier_runner_counts_as_known_from_the_start(fakes, tmp_path):
+    """Adopted jobs are timed from adoption: one that sacct then knows runs on, not given up at once."""
+    cell = tiny_cell()
+    fakes.queued.append(("77", job_name(tmp_path, cell.key), "RUNNING"))
+    fakes.watcher().states["77"] = "RUNNING"
+    backend = fast_backend(lost_after_s=5.0)
+    outcomes = []
+
+    def finish_soon(job):
+        job.outcome = {"status": "ok"}
+        return job
+
+    import submitit
+    original = submitit.SlurmJob
+    submitit.SlurmJob = lambda folder, job_id: finish_soon(original(folder, job_id))
+    try:
+        outcomes = within(10, backend.run([cell], tmp_path))
+    finally:
+        submitit.SlurmJob = original
+    assert outcomes == [(cell, {"status": "ok"})] and fakes.executor.jobs == []
+
+
+def test_a_job_only_sacct_knows_is_kept_until_it_reports(fakes, tmp_path):
+    fakes.executor.result = {"status": "ok"}
+    submit = fakes.executor.submit
+
+    def submit_and_account(fn, *args):
+        job = submit(fn, *args)
+        fakes.watcher().states[job.job_id] = "RUNNING"  # squeue does not list it
+        return job
+
+    fakes.executor.submit = submit_and_account
+    [(cell, outcome)] = within(10, fast_backend(lost_after_s=0.05, poll_s=0.05).run([tiny_cell()], tmp_path))
+    assert outcome == {"status": "ok"}

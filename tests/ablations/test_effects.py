@@ -153,6 +153,16 @@ def test_seeds_to_resolve_inverts_the_interval_width():
     assert seeds_to_resolve(1e-9, 1.0) is None
 
 
+def test_seeds_to_resolve_needs_the_interval_strictly_inside_and_searches_up_to_a_thousand():
+    sd = 0.01
+    at_five = t_critical_975(4) * sd / math.sqrt(5)
+    assert seeds_to_resolve(at_five, sd) == 6  # a half-width equal to the effect does not resolve it
+    # An effect first resolved at n = 1000 is found; one first resolved at 1001 is not.
+    width = [t_critical_975(n - 1) * sd / math.sqrt(n) for n in (999, 1000, 1001)]
+    assert seeds_to_resolve((width[0] + width[1]) / 2, sd) == 1000
+    assert seeds_to_resolve((width[1] + width[2]) / 2, sd) is None
+
+
 def test_a_fraction_names_negatively_aliased_effects_once_with_their_sign():
     """A 2^(3-1) fraction with C = -AB (resolution III: each main effect shares its column with minus an
     interaction): three estimates, each named after both, the interaction marked with its sign."""

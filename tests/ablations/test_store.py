@@ -157,3 +157,14 @@ def test_a_damaged_record_is_named_in_its_warning(tmp_path, capsys):
     assert store.read_record("k1") is None
     assert capsys.readouterr().err == ("warning: cell k1: record.json cannot be read (ValueError); left out of this "
                                        "report\n")
+
+
+def test_a_cell_folder_that_cannot_be_made_is_named_in_one_line(tmp_path):
+    from mainrun.errors import OutputError
+
+    store = ResultsDir(tmp_path)
+    cell = store.cell_dir("a-seed1")
+    cell.parent.mkdir(parents=True, exist_ok=True)
+    cell.write_text("a file where the cell's folder goes")
+    with pytest.raises(OutputError, match=f"^cannot write {cell}/log.jsonl: "):
+        store.write_cell("a-seed1", {"status": "ok"}, [])

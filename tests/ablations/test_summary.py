@@ -111,6 +111,25 @@ def test_a_sweep_summary_reads_its_decisions_and_stage_cells(tmp_path, monkeypat
     assert s.final_estimate().n_seeds == 3 and s.record["final"]["seeds"] == [1340, 1341, 1342]
 
 
+def test_a_sweep_summary_plots_numeric_stages_only_and_finished_cells_only(tmp_path, monkeypatch):
+    import json
+
+    install(monkeypatch, sweep_loss)
+    out = tmp_path / "sweep"
+    run_study(Study.from_options(stage=["norm=layernorm,rmsnorm", "lr=1e-3,1e-2"], variant="opt=adamw", seeds=3,
+                                 scale="tiny", data="embedded", out=str(out), plot=False))
+    stages = json.loads((out / "sweep.json").read_text())["stages"]
+    lr_folder = out / stages[1]["folder"]
+    [diverged] = [p for p in lr_folder.glob("cells/*/record.json")
+                  if json.loads(p.read_text())["seed"] == 1337 and "lr=0.01" in json.loads(p.read_text())["point"]]
+    record = json.loads(diverged.read_text())
+    diverged.write_text(json.dumps({**record, "status": "diverged"}))  # its val_loss stays recorded
+    s = summarise_sweep(out)
+    assert list(s.series) == [2]  # the names stage has no numeric line to draw
+    assert s.series[2][1e-2] == pytest.approx([2.25 + SEED_SHIFT[k] for k in (1338, 1339)])  # dropout 0.1: +0.05
+    assert len(s.series[2][1e-3]) == 3
+
+
 def test_the_summary_uses_the_report_options(grid_summary):
     from ablations.study import ReportOptions
 
@@ -179,6 +198,22 @@ def test_a_tuned_summary_keeps_the_requested_metric_and_the_picks_series(tmp_pat
                                "init=kaiming": {1e-3: [2.05], 1e-2: pytest.approx([2.15])}}
     [effect] = s.effects
     assert effect.name == "init: default -> kaiming" and effect.estimate.value == pytest.approx(0.025)  # in bits/2
+
+
+def test_a_tuned_summary_names_every_shared_default_and_drops_failed_tuning_cells(tmp_path, monkeypatch):
+    import json
+
+    install(monkeypatch, lambda cfg: 2.0 + SEED_SHIFT[cfg.training.seed])
+    out = tmp_path / "tuned"
+    run_study(Study.from_options(axes=["opt=sgd,adamw"], tune="lr=1e-3,1e-2", seeds=3, scale="tiny",
+                                 data="embedded", out=str(out), plot=False))
+    [tuning_cell] = [p for p in out.glob("cells/*/record.json") if json.loads(p.read_text())["seed"] == 1337
+                     and "lr=0.01" in json.loads(p.read_text())["point"] and "sgd" in p.parent.name]
+    tuning_cell.write_text(json.dumps({**json.loads(tuning_cell.read_text()), "status": "diverged"}))
+    s = summarise(out)
+    defaults = sorted({f"{r['lr']:g}" for r in s.records if r["seed"] != 1337 and "lr=" not in r["point"]})
+    assert len(defaults) == 2 and s.tuning.default_label == f"lr ({', '.join(defaults)})"
+    assert s.tuning.series["baseline"] == {1e-3: [2.0], 1e-2: []}
 
 
 def test_a_sweep_summary_says_when_there_is_nothing_to_read(tmp_path):

@@ -1,5 +1,6 @@
 """The staged sweep's decisions (ablations/sweep.py) on synthetic cells, and its bad input."""
 import re
+import statistics
 
 import pytest
 
@@ -7,7 +8,7 @@ from ablations.cells import cell_key
 from ablations.store import ResultsDir
 from ablations.axes import Point
 from ablations.grid import build_grid
-from ablations.stages import Stage, decide, start_values
+from ablations.stages import Stage, decide, final_comparison, start_values
 from ablations.study import Study, held_out
 from mainrun.config import TrainConfig
 from mainrun.variant import Variant
@@ -17,19 +18,22 @@ SEEDS = [1, 2, 3]
 BASE = TrainConfig.from_scale("tiny", variant=Variant(opt="adamw"))
 
 
-def stage_with(tmp_path, losses_by_level, current=3e-4, axis="lr"):
-    """A stage folder whose cells have the given per-seed losses."""
+def stage_with(tmp_path, losses_by_level, current=3e-4, axis="lr", metric="auto", full_offset=0.0, seeds=None):
+    """A stage folder whose cells have the given per-seed losses (val_loss_full: the same plus an offset per level
+    index, so a metric read from the wrong field changes the stage's numbers)."""
     levels = list(losses_by_level)
     grid = build_grid(None, ["opt=adamw", f"{axis}={','.join(map(str, levels))}"], base=BASE)
     grid.references[axis] = current
     store = ResultsDir(tmp_path)
-    for point in grid.points:
-        for seed, loss in zip(SEEDS, losses_by_level[point.level(axis)]):
+    for index, point in enumerate(grid.points):
+        level_seeds = (seeds or {}).get(point.level(axis), SEEDS)
+        for seed, loss in zip(level_seeds, losses_by_level[point.level(axis)]):
             store.write_cell(cell_key(point, seed), {"point": str(point), "variant": str(point.variant),
                                                      "seed": seed, "status": "ok", "val_loss": loss,
-                                                     "val_coverage": 0.9, "val_loss_full": loss}, [])
+                                                     "val_coverage": 0.9, "val_loss_full": loss + full_offset * index},
+                             [])
     stage = Stage(1, axis, levels, current, added_current=False)
-    decide(stage, store, grid, SEEDS, "auto", margin=0.003)
+    decide(stage, store, grid, SEEDS, metric, margin=0.003)
     return stage
 
 
@@ -54,6 +58,27 @@ def test_a_negligible_winner_keeps_the_current_value(tmp_path):
 def test_the_current_value_winning_inside_the_grid_raises_no_alarm(tmp_path):
     stage = stage_with(tmp_path, {1e-4: [2.5, 2.6, 2.7], 3e-4: [2.3, 2.4, 2.5], 5e-4: [2.4, 2.5, 2.6]})
     assert stage.chosen == 3e-4 and stage.alarm is None and "is the best: kept" in stage.decision
+
+
+def test_a_stage_ranks_by_the_metric_asked_for(tmp_path):
+    # val_loss_full is val_loss minus 0.3 per level index: read from the wrong field, every number changes.
+    losses = {1e-4: [2.5, 2.6, 2.7], 3e-4: [2.3, 2.4, 2.5], 5e-4: [2.2, 2.31, 2.39]}
+    stage = stage_with(tmp_path, losses, metric="val_loss_full", full_offset=-0.3)
+    assert stage.metric == "val_loss_full" and stage.best == 5e-4
+    assert stage.means["0.0005"] == pytest.approx(statistics.fmean(losses[5e-4]) - 0.6)
+    assert stage.delta.value == pytest.approx(-0.1 - 0.3)
+
+
+def test_two_seeds_give_a_spread(tmp_path):
+    stage = stage_with(tmp_path, {1e-4: [2.5, 2.6], 3e-4: [2.3, 2.4], 5e-4: [2.2, 2.3]})
+    assert stage.sds["0.0003"] == pytest.approx(statistics.stdev([2.3, 2.4])) and stage.n["0.0003"] == 2
+
+
+def test_a_winner_sharing_no_seed_with_the_current_value_is_adopted_untested(tmp_path):
+    stage = stage_with(tmp_path, {1e-4: [2.5], 3e-4: [2.4], 5e-4: [2.3]}, seeds={5e-4: [2], 1e-4: [1], 3e-4: [1]})
+    assert stage.delta is None and stage.chosen == 5e-4
+    assert stage.decision == ("best lr 0.0005 (n/a against 0.0003) taken on one seed, without a noise test: "
+                              "run more seeds to test it")
 
 
 def test_current_values_come_from_the_recipe_and_the_preset():
@@ -178,3 +203,13 @@ def test_the_sweep_record_and_the_final_comparison(tmp_path, monkeypatch):
         "folder": "final", "changed": ["dropout"], "metric": "val_loss", "metric_note": "", "seeds": [1340, 1341, 1342]}
     assert final["delta"]["value"] == pytest.approx(-0.1) and final["delta"]["seeds"] == 3
     assert final["delta"]["ci95_half_width"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_final_comparison_reads_the_metric_asked_for_and_survives_no_shared_seed(tmp_path):
+    stage_with(tmp_path, {1e-4: [2.5, 2.6, 2.7], 3e-4: [2.3, 2.4, 2.5]}, full_offset=-0.3)
+    grid = build_grid(None, ["opt=adamw", "lr=0.0001,0.0003"], base=BASE)
+    store, (start, chosen) = ResultsDir(tmp_path), grid.points
+    final = final_comparison(store, grid, ["lr"], start, chosen, SEEDS, "val_loss_full")
+    assert final["metric"] == "val_loss_full" and final["delta"]["value"] == pytest.approx(-0.2 - 0.3)
+    unpaired = final_comparison(store, grid, ["lr"], start, chosen, [7], "auto")
+    assert unpaired["delta"] is None and unpaired["estimate"] is None
