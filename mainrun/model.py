@@ -51,13 +51,14 @@ MASKED_ATTENTION_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_AT
 
 
 def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-                    dropout_p: float) -> torch.Tensor:
+                    dropout_p: float, scale: float | None = None) -> torch.Tensor:
     """`scaled_dot_product_attention`, causal when `mask` is None, else with the (B, 1, T, T) bool mask
-    (True where allowed) and without the cuDNN kernel (see MASKED_ATTENTION_BACKENDS)."""
+    (True where allowed) and without the cuDNN kernel (see MASKED_ATTENTION_BACKENDS). `scale`: of the
+    scores, None for 1/sqrt(head_dim)."""
     if mask is None:
-        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, scale=scale)
     with sdpa_kernel(MASKED_ATTENTION_BACKENDS):
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
 
 
 class CausalSelfAttention(nn.Module):
@@ -67,6 +68,7 @@ class CausalSelfAttention(nn.Module):
         self.head_dim = cfg.d_model // cfg.n_head
         self.dropout = cfg.dropout
         self.reference = cfg.attention == "reference"
+        self.scale: float | None = None  # of the scores; None: 1/sqrt(head_dim) (a parametrization may set it)
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.proj.residual_projection = True  # writes into the residual stream (see inits.scaled)
@@ -85,7 +87,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim).transpose(1, 3).unbind(2)
         q, k = positions.rotate(self.q_norm(q), self.k_norm(k))
         if self.reference:
-            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim) if self.scale is None else self.scale)
             allowed = self.causal_mask[:T, :T] if mask is None else mask
             att = att.masked_fill(~allowed, float("-inf"))
             att = self.attn_drop(F.softmax(att, dim=-1))
@@ -93,7 +95,7 @@ class CausalSelfAttention(nn.Module):
         else:
             # The fused kernel never materialises the (T, T) scores or their dropout mask; an
             # explicit mask may send it to a slower kernel (benchmarks/ measure what it costs).
-            y = fused_attention(q, k, v, mask, self.dropout if self.training else 0.0)
+            y = fused_attention(q, k, v, mask, self.dropout if self.training else 0.0, self.scale)
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.resid_drop(self.proj(y))
 
@@ -115,6 +117,7 @@ class GPT(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.cfg = cfg
+        self.logit_scale = 1.0  # the head's output multiplier (a parametrization may set it)
         # Construction order is part of the seed contract: every default initialiser below draws
         # from the global generator, and the init recipe draws after all of them.
         self.token_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
@@ -133,12 +136,13 @@ class GPT(nn.Module):
         self.head.weight = self.token_emb.weight
 
     def hidden(self, idx: torch.Tensor) -> torch.Tensor:
-        """The final-norm output of shape (B, T, d): everything but the LM head."""
+        """The final-norm output of shape (B, T, d), times the logit scale: everything but the LM head."""
         x = self.drop(self.positions.embed(self.token_emb(idx)))
         mask = self.mask(idx)
         for block in self.blocks:
             x = block(x, self.positions, mask)
-        return self.ln_f(x)
+        x = self.ln_f(x)
+        return x if self.logit_scale == 1.0 else x * self.logit_scale
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Logits of shape (B, T, vocab)."""

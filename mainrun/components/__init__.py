@@ -16,7 +16,7 @@ The slots, i.e. where a family plugs in, and what its factories take:
 | `mask` | `(eos_id) -> AttentionMask`: ids -> None (causal) or a (B, 1, T, T) bool mask | one: `mask` |
 | `qknorm` | `(head_dim) -> nn.Module`, on q and on k before the positions | one: `qknorm` |
 | `build` | `(model) -> None`: edits the built model in place (swap submodules), before init | any number |
-| `init` | `(model) -> None`: re-initialises weights, before the head is tied | `init`, then others |
+| `init` | `(model) -> None`: re-initialises weights, before the head is tied | `init`, `param`, then others |
 | `optimizer` | `(model, max_steps, lr=..., weight_decay=...) -> (optimizer, scheduler)` | one: `opt` |
 
 Families in a shared slot run in registration order. A family's reference member must leave the
@@ -32,6 +32,7 @@ from .masks import MASKS
 from .mlps import MLPS
 from .norms import NORMS
 from .optimizers import OPTIMIZERS
+from .parametrizations import PARAMETRIZATIONS
 from .positions import POSITIONS
 from .qknorms import QKNORMS
 
@@ -85,12 +86,12 @@ def families_in_slot(slot: str) -> list[Registry]:
     return [registry for registry in FAMILIES.values() if registry.slot == slot]
 
 
-for _builtin in (NORMS, POSITIONS, INITS, OPTIMIZERS, MLPS, MASKS, QKNORMS):
+for _builtin in (NORMS, POSITIONS, INITS, OPTIMIZERS, MLPS, MASKS, QKNORMS, PARAMETRIZATIONS):
     register_family(_builtin)
 
 # The members each family had when the package was imported. A grid that names its levels (a
 # study, `ablations.grid.STUDIES`) adds any member registered after this (by a plugin).
 BUILTIN_MEMBERS = {family: tuple(registry.names()) for family, registry in FAMILIES.items()}
 
-__all__ = ["BUILTIN_MEMBERS", "FAMILIES", "INITS", "MASKS", "MLPS", "NORMS", "OPTIMIZERS", "POSITIONS", "QKNORMS",
+__all__ = ["BUILTIN_MEMBERS", "FAMILIES", "INITS", "MASKS", "MLPS", "NORMS", "OPTIMIZERS", "PARAMETRIZATIONS", "POSITIONS", "QKNORMS",
            "SLOTS", "families_in_slot", "register_family"]

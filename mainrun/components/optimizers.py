@@ -27,12 +27,38 @@ Recipe = tuple[torch.optim.Optimizer, lr_scheduler.LRScheduler]
 RECIPE_HYPERPARAMETERS = ("lr", "weight_decay")
 
 
+# A μP model's parameters carry `mup_width = (kind, m)` (`mainrun.components.parametrizations`): each
+# rule is, per kind, the power of the width multiplier m its lr is scaled by (its weight decay by the
+# opposite power, so that lr * weight decay stays put).
+MUP_LR_EXPONENTS = {
+    "adam": {"hidden": -1.0, "vector": 0.0},  # TP5 Table 3; mup.MuAdam
+    "sgd": {"hidden": 0.0, "vector": 1.0},  # TP5 Table 3; mup.MuSGD (hidden matrices keep their lr)
+    "muon": {"hidden": -0.5, "vector": 0.0},  # constant spectral norm of an RMS-matched update
+}
+
+
+def width_groups(params: Any, lr: float, weight_decay: float, rule: str) -> Any:
+    """Parameter groups with each μP parameter's lr and weight decay scaled by `MUP_LR_EXPONENTS[rule]`;
+    the parameters as given when none is μP's (so the standard model builds its optimizer as before)."""
+    params = list(params)
+    if not any(hasattr(p, "mup_width") for p in params):
+        return params
+    groups: dict[float, dict[str, Any]] = {}
+    for p in params:
+        kind, multiplier = getattr(p, "mup_width", ("vector", 1.0))
+        factor = multiplier ** MUP_LR_EXPONENTS[rule][kind]
+        group = groups.setdefault(factor, {"params": [], "lr": lr * factor, "weight_decay": weight_decay / factor})
+        group["params"].append(p)
+    return list(groups.values())
+
+
 @OPTIMIZERS.register("sgd")
 def sgd(model: nn.Module, max_steps: int, lr: float = 6e-3, weight_decay: float = 0.0) -> Recipe:
     """The reference: plain SGD, cosine from lr to zero over all steps."""
     # foreach only batches the per-tensor update into fewer kernels; without momentum the
     # arithmetic is the same as the reference's loop.
-    opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
+    params = width_groups(model.parameters(), lr, weight_decay, "sgd")
+    opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, foreach=True)
     return opt, lr_scheduler.CosineAnnealingLR(opt, T_max=max_steps)
 
 
@@ -45,9 +71,17 @@ def warmup_steps(max_steps: int, warmup: float) -> int:
 def warmup_cosine(opt: torch.optim.Optimizer, max_steps: int, warmup: float, warmup_start: float,
                   floor: float) -> lr_scheduler.LRScheduler:
     """Linear warmup from `warmup_start` of the peak lr over `warmup` of the steps, then cosine down to
-    `floor` of the peak. The peak is the first group's lr; torch's cosine takes one floor, so groups
-    share the peak."""
+    `floor` of the peak. Torch's cosine takes one floor (the first group's): groups with their own
+    peaks (μP's) get the same shape as one factor of each group's peak."""
     steps = warmup_steps(max_steps, warmup)
+    if len({group["lr"] for group in opt.param_groups}) > 1:
+        cosine_steps = max(1, max_steps - steps)
+
+        def factor(step: int) -> float:
+            if step < steps:
+                return warmup_start + (1.0 - warmup_start) * step / steps
+            return floor + (1.0 - floor) * (1 + math.cos(math.pi * min(step - steps, cosine_steps) / cosine_steps)) / 2
+        return lr_scheduler.LambdaLR(opt, factor)
     lowest = opt.param_groups[0]["lr"] * floor
     return lr_scheduler.SequentialLR(
         opt,
@@ -70,7 +104,7 @@ def adamw(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: floa
           warmup_start: float = 0.01, floor: float = 0.1) -> Recipe:
     """AdamW on every parameter (decay included, as the plan did); linear warmup over a tenth of the
     steps from 1% of the peak, then cosine to 10% of it (`warmup_cosine`; 3e-5 for the default 3e-4)."""
-    opt = fused_adamw(model.parameters(), lr, weight_decay)
+    opt = fused_adamw(width_groups(model.parameters(), lr, weight_decay, "adam"), lr, weight_decay)
     return opt, warmup_cosine(opt, max_steps, warmup, warmup_start, floor)
 
 
@@ -134,8 +168,9 @@ def muon(model: nn.Module, max_steps: int, lr: float = 3e-4, weight_decay: float
     AdamW update so that Muon reuses AdamW's lr and weight decay (Liu et al. 2025, "Muon is Scalable
     for LLM Training"); the default is therefore the adamw recipe's 3e-4 and 0.1 for both."""
     matrices, rest = block_matrices(model)
-    orthogonal = torch.optim.Muon(matrices, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw")
-    adaptive = fused_adamw(rest, lr, weight_decay)
+    orthogonal = torch.optim.Muon(width_groups(matrices, lr, weight_decay, "muon"), lr=lr, weight_decay=weight_decay,
+                                  adjust_lr_fn="match_rms_adamw")
+    adaptive = fused_adamw(width_groups(rest, lr, weight_decay, "adam"), lr, weight_decay)
     schedules = [warmup_cosine(opt, max_steps, warmup, warmup_start, floor) for opt in (orthogonal, adaptive)]
     return OptimizerGroup([orthogonal, adaptive]), ScheduleGroup(schedules)  # type: ignore[return-value]
 
