@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mainrun.data import BPB_SEPARATOR_BYTES
 from mainrun.errors import ConfigError
 
 # What a table can rank by: the record field and its column title.
@@ -28,6 +29,9 @@ def choose_metric(records: list[dict[str, Any]], requested: str = "auto") -> tup
         if ok and not all(r.get(requested) is not None for r in ok):
             raise ConfigError(f"--metric {requested}: some cells of this folder have no {requested} "
                               "(trained before it was recorded); use val_loss")
+        if requested == "val_bpb" and any(r.get("bpb_separator_bytes") != BPB_SEPARATOR_BYTES for r in ok):
+            raise ConfigError("--metric val_bpb: some cells of this folder counted <eos> as five bytes (trained "
+                              "before 2026-11-28); convert them with python scripts/migrate_bpb.py FOLDER")
         return requested, ""
     if differ and has_full:
         span = f"{100 * coverages[0]:.1f}% to {100 * coverages[-1]:.1f}%"

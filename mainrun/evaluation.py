@@ -3,7 +3,8 @@
 `val_loss` is exactly the reference's: whole windows of batch x block + 1 tokens, the summed token
 cross-entropy over the characters of the val text, so a batch or block change alone moves it.
 `val_loss_full` scores every val token once in rows of block_size (the reference's units, comparable
-across batch sizes) and `val_bpb` is the same sum in bits per byte of the val text.
+across batch sizes) and `val_bpb` is the same sum in bits per byte of the val titles, each <eos>
+counted as one byte.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class Evaluation:
     loss_per_token: float
     coverage: float
     loss_full: float = float("nan")  # every val token once, summed / characters: the reference's units
-    bpb: float = float("nan")  # the same sum in bits, per UTF-8 byte of the val text
+    bpb: float = float("nan")  # the same sum in bits, per UTF-8 byte of the val titles (<eos> one byte)
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ import torch
 
 from . import data
 from .config import TrainConfig
+from .data import BPB_SEPARATOR_BYTES
 from .evaluation import Evaluation, evaluate
 from .errors import ConfigError
 from .model import GPT
@@ -33,7 +34,8 @@ class RunResult:
     val_loss_per_token: float | None = None
     val_coverage: float | None = None  # share of val tokens the metric scores
     val_loss_full: float | None = None  # every val token scored once, independent of the batch
-    val_bpb: float | None = None  # bits per UTF-8 byte of the val text
+    val_bpb: float | None = None  # bits per UTF-8 byte of the val text, each <eos> one byte
+    bpb_separator_bytes: int | None = BPB_SEPARATOR_BYTES  # how many bytes val_bpb counted per <eos>
     tokenizer_roundtrip: str | None = None  # see CorpusInfo.tokenizer_roundtrip
     params: int | None = None
     steps: int | None = None

@@ -64,7 +64,7 @@ def test_the_committed_real_results_still_render(tmp_path, folder):
 
 def cov_record(point_variant, seed, coverage, loss, full):
     r = record(point_variant, seed, loss=loss)
-    r.update(val_coverage=coverage, val_loss_full=full, val_bpb=full / 2)
+    r.update(val_coverage=coverage, val_loss_full=full, val_bpb=full / 2, bpb_separator_bytes=1)
     return r
 
 
@@ -77,6 +77,9 @@ def test_auto_metric_switches_to_full_coverage_when_cells_of_a_seed_differ():
     metric, note = choose_metric(mixed)
     assert metric == "val_loss_full" and "80.0% to 94.0%" in note and "every val token once" in note
     assert choose_metric(mixed, "val_bpb") == ("val_bpb", "")
+    five = mixed + [{**cov_record(ADAMW, 1338, 0.80, 1.8, 2.0), "bpb_separator_bytes": None}]
+    with pytest.raises(Exception, match=r"counted <eos> as five bytes .* python scripts/migrate_bpb.py FOLDER$"):
+        choose_metric(five, "val_bpb")
     old = [record(BASELINE, 1337, loss=2.0), {**record(ADAMW, 1337, loss=1.0), "val_coverage": 0.5}]
     assert choose_metric(old)[0] == "val_loss"  # no val_loss_full to switch to: said in the note
     with pytest.raises(Exception, match="no val_loss_full"):
