@@ -42,6 +42,8 @@ class RunResult:
     max_steps: int | None = None
     tokens_per_s: float | None = None  # training tokens per second of training-step time (evaluation excluded)
     wall_s: float | None = None
+    eval_s: float | None = None  # seconds spent in evaluations (this run's, a resumed one's included)
+    eval_share: float | None = None  # eval_s over wall_s: what evaluation costs the cell
     data: str | None = None
     fingerprint: str | None = None
     device: str | None = None
@@ -147,6 +149,7 @@ class Progress:
     best_val_loss: float = math.inf
     last: dict[str, float] | None = None  # the last Evaluation's fields
     resumed_from: int | None = None
+    eval_time: float = 0.0
 
     def observe(self, step: int, evaluation: Evaluation) -> bool:
         """Record a validation; whether it is the lowest finite loss so far."""
@@ -160,12 +163,13 @@ class Progress:
     def as_dict(self) -> dict[str, Any]:
         return {"step": self.step, "ptr": self.ptr, "curve": [list(p) for p in self.curve],
                 "train_time": self.train_time, "elapsed": self.elapsed, "best_val_loss": self.best_val_loss,
-                "last": self.last}
+                "last": self.last, "eval_time": self.eval_time}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Progress":
         return cls(d["step"], d["ptr"], [(int(s), float(v)) for s, v in d["curve"]], d["train_time"], d["elapsed"],
-                   d["best_val_loss"], d["last"], resumed_from=d["step"])
+                   d["best_val_loss"], d["last"], resumed_from=d["step"],
+                   eval_time=d.get("eval_time", 0.0))  # checkpoints before 2026-11-28 did not time evaluation
 
 
 @dataclass
@@ -195,8 +199,11 @@ class Training:
 
     def evaluate(self) -> Evaluation:
         info, autocast = self.corpus.info, autocast_for(self.cfg.training.precision, self.device)
-        return evaluate(self.model, self.val_ids, info.val_chars, self.cfg.model.block_size,
-                        self.cfg.training.batch_size, autocast, info.val_bytes)
+        start = time.perf_counter()
+        evaluation = evaluate(self.model, self.val_ids, info.val_chars, self.cfg.model.block_size,
+                              self.cfg.training.batch_size, autocast, info.val_bytes)
+        self.state.eval_time += time.perf_counter() - start
+        return evaluation
 
     def step(self) -> float:
         """Read the next batch and take one optimizer step; the batch's mean loss."""
@@ -215,13 +222,14 @@ class Training:
             status = "diverged"
         finite = [loss for _, loss in state.curve if math.isfinite(loss)]
         tokens = state.step * self.cfg.training.batch_size * self.cfg.model.block_size
-        params = self.model.num_params()
+        params, wall_s = self.model.num_params(), self.elapsed()
         return RunResult(
             status=status, val_loss=last.loss, best_val_loss=min(finite) if finite else math.nan,
             val_loss_per_token=last.loss_per_token, val_coverage=last.coverage, val_loss_full=last.loss_full,
             val_bpb=last.bpb, tokenizer_roundtrip=info.tokenizer_roundtrip, params=params, steps=state.step,
             max_steps=self.max_steps, tokens_per_s=tokens / state.train_time if state.train_time else 0.0,
-            wall_s=self.elapsed(), data=info.source, fingerprint=info.fingerprint, device=str(self.device),
+            wall_s=wall_s, eval_s=state.eval_time, eval_share=state.eval_time / wall_s if wall_s else None,
+            data=info.source, fingerprint=info.fingerprint, device=str(self.device),
             flops_per_token=flops_per_token(self.cfg, params), resumed_from=state.resumed_from,
             **device_facts(self.device), peak_rss_mb=peak_rss_mb(), curve=state.curve)
 

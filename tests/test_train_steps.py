@@ -128,6 +128,25 @@ def test_the_loss_is_read_after_the_optimizer_step(monkeypatch, grad_accum):
     assert value == pytest.approx(expected, abs=1e-6)
 
 
+def test_records_carry_what_evaluation_cost(monkeypatch):
+    import time
+
+    from mainrun import training as train_module
+
+    real = train_module.evaluate
+    calls = []
+
+    def slow_evaluate(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", slow_evaluate)
+    result = train(tiny(max_steps=4), progress=False)
+    assert len(calls) >= 2 and result.eval_s >= 0.05 * len(calls)
+    assert result.eval_share == pytest.approx(result.eval_s / result.wall_s) and 0 < result.eval_share < 1
+
+
 def test_records_name_the_hardware_and_its_peak_memory(tmp_path, monkeypatch):
     from mainrun import training as train_module
 
