@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 from ablations.cells import Cell, record
 from ablations.store import ResultsDir
 from mainrun.config import TrainConfig
-from mainrun.training import RunResult
+from mainrun.training import RunResult, flops_per_token
 
 LossOf = Callable[[TrainConfig], float]
 
@@ -23,9 +23,11 @@ class Synthetic:
         store = ResultsDir(results_root)
         for cell in cells:
             loss = self.loss_of(cell.config)
+            model = cell.config.model
+            params = 12 * model.n_layer * model.d_model ** 2  # the blocks' matrices, roughly
             result = RunResult("ok", val_loss=loss, val_loss_full=loss, val_bpb=loss / 2, val_coverage=0.9, steps=10,
-                               max_steps=10, params=1000, wall_s=0.1, tokens_per_s=1.0, data=cell.source,
-                               fingerprint=cell.fingerprint)
+                               max_steps=10, params=params, wall_s=0.1, tokens_per_s=1.0, data=cell.source,
+                               fingerprint=cell.fingerprint, flops_per_token=flops_per_token(cell.config, params))
             written = record(cell, result)
             store.write_cell(cell.key, written, [(1, loss + 1.0), (10, loss)])
             self.trained.append(cell)
