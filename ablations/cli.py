@@ -32,6 +32,10 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--tune", metavar="AXIS=VALUES",
                       help="tune a numeric setting per variant, e.g. --tune lr=1e-4,3e-4,1e-3: every variant at each "
                            "value on the first --tune-seeds seeds, then at its own best on the other seeds")
+    grid.add_argument("--speedup", metavar="BUDGETS",
+                      help="also train the reference point at these multiples of the study's steps (each its own "
+                           "run, e.g. 0.5,1,2,4) and give each variant's speed-up: the tokens the reference needs to "
+                           "reach its loss over the tokens it used (speedup.md)")
     grid.add_argument("--tune-seeds", type=int, metavar="N",
                       help="how many of the seeds pick the tuned value (default 1); the rest measure")
 

@@ -27,6 +27,7 @@ from .axes import level_text, parse_axes
 from .cli import add_common_arguments, add_grid_arguments, command_line
 from .effects import Estimate
 from .scaling import REFERENCE_RUN_FLOPS, LadderSummary, rung_compute, trends
+from .speedup import SpeedUp
 from .study import Study
 from .summary import Summary, SweepSummary
 from .writers import plotting_available
@@ -52,8 +53,14 @@ def rung_folder(index: int, settings: dict[str, Any]) -> str:
     return f"rung{index}-" + "-".join(f"{k}={level_text(v)}" for k, v in settings.items())
 
 
-def findings_of(summary: Summary | SweepSummary) -> dict[str, Estimate]:
-    """What a rung found: its effects (a factorial study), else each row's delta, else a sweep's final comparison."""
+def findings_of(summary: Summary | SweepSummary, speedups: list[SpeedUp] | None = None) -> dict[str, Estimate]:
+    """What a rung found: its effects (a factorial study), else each row's delta, else a sweep's final
+    comparison; and with --speedup each variant's log speed-up."""
+    found = {f"log speed-up: {s.label}": s.estimate for s in speedups or [] if s.label and s.estimate is not None}
+    return {**differences_of(summary), **found}
+
+
+def differences_of(summary: Summary | SweepSummary) -> dict[str, Estimate]:
     if isinstance(summary, SweepSummary):
         final = summary.final_estimate()
         return {"sweep: chosen vs start": final} if final is not None else {}
@@ -90,7 +97,7 @@ def run_ladder(options: dict[str, Any], rungs: list[dict[str, Any]], target: flo
     compute = [rung_compute(s.records) if isinstance(s, Summary) else None for s in summaries]
     metric = next((s.metric for s in summaries if isinstance(s, Summary)), "val_loss")
     ladder = LadderSummary(root, list(rungs[0]), rungs, [rung_folder(i, s) for i, s in enumerate(rungs, 1)], compute,
-                           trends(compute, [findings_of(s) for s in summaries], target), target, metric)
+                           trends(compute, [findings_of(o.summary, o.speedups) for o in outcomes], target), target, metric)
     return ladder, any(outcome.failed for outcome in outcomes)
 
 

@@ -24,6 +24,9 @@ def finish(outcome: Outcome) -> int:
               end="", flush=True)
     else:
         print(sweep_console(outcome.summary, f"{outcome.root}/sweep.md (and sweep.json)"), end="", flush=True)
+    if outcome.speedups:
+        print("Speed-ups against the reference's budgets: " + "; ".join(
+            f"{s.label} {s.text()}" for s in outcome.speedups if s.label) + f" ({outcome.root}/speedup.md)", flush=True)
     return 1 if outcome.failed else 0
 
 

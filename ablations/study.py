@@ -39,7 +39,7 @@ DEFAULT_TIMEOUT_MIN = 240
 
 # Where each option goes in a study file; the training settings go to their config section.
 STUDY = ("scale", "grid", "around", "axes", "design", "seeds", "tune", "tune_seeds", "variant", "stage", "final_seeds",
-         "plugin")
+         "plugin", "speedup")
 REPORT = ("metric", "margin", "target_effect")
 RUN = ("out", "plot", "backend", "workers", "partition", "gpus_per_job", "timeout_min", "mem_gb", "tensorboard",
        "allow_code_change", *(name for name, s in CONTEXT_SETTINGS.items() if s.command_line))
@@ -109,6 +109,19 @@ class Execution:
                               "of each job would sit idle; use --gpus-per-job 1 (and --workers for more jobs at once)")
 
 
+def parse_budgets(spec: Any) -> tuple[float, ...]:
+    """`"0.5,1,2,4"` (or a list) -> (0.5, 1.0, 2.0, 4.0): at least two, each positive, sorted."""
+    texts = spec if isinstance(spec, (list, tuple)) else str(spec).split(",")
+    try:
+        budgets = sorted({float(t) for t in texts})
+    except ValueError:
+        raise ConfigError(f"--speedup {spec}: expected budgets as multiples of the study's steps, e.g. "
+                          "0.5,1,2,4") from None
+    if len(budgets) < 2 or budgets[0] <= 0:
+        raise ConfigError(f"--speedup {spec}: at least two positive budgets, e.g. 0.5,1,2,4")
+    return tuple(budgets)
+
+
 def module_available(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
@@ -134,6 +147,7 @@ class Study:
     tune: Tune | None = None
     stages: Stages | None = None
     plugins: tuple[str, ...] = ()
+    budgets: tuple[float, ...] = ()  # --speedup: the reference's token budgets, as multiples of the study's
 
     @property
     def kind(self) -> str:
@@ -154,7 +168,12 @@ class Study:
         # Three seeds by default: with one, no effect has an interval and nothing can be told from noise.
         seeds = tuple(parse_seeds(str(options.get("seeds", DEFAULT_SEEDS))))
         report = ReportOptions(**{k: options[k] for k in REPORT if k in options})
-        common = dict(options=options, base=base, seeds=seeds, report=report, execution=execution, plugins=plugins)
+        budgets = parse_budgets(options["speedup"]) if "speedup" in options else ()
+        if budgets and ("stage" in options or "tune" in options):
+            raise ConfigError("--speedup measures a grid's variants at one budget against the reference's budgets; "
+                              "it does not combine with --stage or --tune yet")
+        common = dict(options=options, base=base, seeds=seeds, report=report, execution=execution, plugins=plugins,
+                      budgets=budgets)
         if "stage" in options:
             return cls(**common, stages=stages_of(options, base, seeds))
         grid = build_grid(options.get("grid"), options.get("axes"), options.get("design"), base, options.get("around"))

@@ -134,3 +134,18 @@ def test_a_rung_setting_given_as_a_flag_too_is_refused_before_training(tmp_path,
         ladder.main(["--rungs", "d_model=16,18", "--axes", "pos=learned,rope", "--scale", "tiny", "--data",
                      "embedded", "--out", str(tmp_path / "y")])
     assert backend.trained == []
+
+
+def test_a_ladder_follows_speed_ups_too(tmp_path, monkeypatch):
+    def loss(cfg: TrainConfig) -> float:  # AdamW worth a doubling of steps at every width
+        steps = cfg.training.max_steps or 10
+        return 3.0 - 0.1 * math.log2(steps / 10) - 0.1 * (cfg.variant.opt == "adamw") \
+            + SEED_NOISE[cfg.training.seed] * (1 + 2 * (cfg.variant.opt == "adamw"))
+
+    install(monkeypatch, loss)
+    assert ladder.main(["--rungs", "d_model=16,32,64", "--axes", "opt=sgd,adamw", "--speedup", "0.5,1,2,4",
+                        "--scale", "tiny", "--data", "embedded", "--no-plot", "--out", str(tmp_path / "lad")]) == 0
+    found = {f["name"]: f for f in json.loads((tmp_path / "lad" / "ladder.json").read_text())["findings"]}
+    speedup = found["log speed-up: opt=adamw"]
+    assert all(math.exp(e["value"]) == pytest.approx(2.0, rel=0.1) for e in speedup["estimates"])
+    assert speedup["verdict"] == "holds"

@@ -1,0 +1,87 @@
+"""Speed-ups against the reference's token budgets (ablations/speedup.py, --speedup)."""
+import json
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ablations import run
+from ablations.speedup import AT_LEAST, AT_MOST, EXACT, tokens_needed
+from ablations.study import Study, parse_budgets
+from mainrun.config import TrainConfig
+from mainrun.errors import ConfigError
+from tests.ablations.synthetic import install
+
+CURVE = [(100.0, 3.0), (200.0, 2.8), (400.0, 2.7), (800.0, 2.65)]
+
+
+def test_the_tokens_needed_interpolate_in_log_tokens_between_the_bracketing_budgets():
+    assert tokens_needed(CURVE, 2.8) == (pytest.approx(200.0), EXACT)
+    tokens, kind = tokens_needed(CURVE, 2.75)  # halfway from 200 (2.8) to 400 (2.7) in loss
+    assert kind == EXACT and tokens == pytest.approx(math.sqrt(200 * 400))
+    assert tokens_needed(CURVE, 2.6) == (800.0, AT_LEAST)  # the largest budget does not reach it
+    assert tokens_needed(CURVE, 3.1) == (100.0, AT_MOST)  # the smallest already does better
+    assert tokens_needed(list(reversed(CURVE)), 2.75)[0] == pytest.approx(math.sqrt(200 * 400))  # order given
+
+
+def test_a_curve_that_rises_again_gives_the_smallest_budget_that_reaches_the_loss():
+    assert tokens_needed([(1.0, 3.0), (2.0, 2.5), (4.0, 2.9), (8.0, 2.4)], 2.5) == (pytest.approx(2.0), EXACT)
+
+
+@given(loss=st.floats(2.65, 3.0, exclude_max=True))  # at 3.0 the smallest budget may be more than needed
+def test_inside_the_budgets_the_reference_at_the_tokens_needed_has_that_loss(loss):
+    tokens, kind = tokens_needed(CURVE, loss)
+    assert kind == EXACT and 100.0 <= tokens <= 800.0
+    (t0, l0), (t1, l1) = next((a, b) for a, b in zip(CURVE, CURVE[1:]) if b[1] <= loss <= a[1])
+    x = (math.log(tokens) - math.log(t0)) / (math.log(t1) - math.log(t0))
+    assert l0 + x * (l1 - l0) == pytest.approx(loss, abs=1e-9)
+
+
+@pytest.mark.parametrize("spec, message", [("1", "at least two"), ("0,1", "positive"), ("a,b", "e.g. 0.5,1,2,4")])
+def test_bad_budgets_are_one_line(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_budgets(spec)
+
+
+def test_speedup_is_refused_with_tune_before_training():
+    with pytest.raises(ConfigError, match="does not combine with --stage or --tune"):
+        Study.from_options(axes=["opt=sgd,adamw"], tune="lr=1e-3,1e-2", speedup="0.5,1,2", scale="tiny")
+
+
+SEED_SHIFT = {1337: 0.0, 1338: 0.01, 1339: -0.01}
+
+
+def budget_loss(cfg: TrainConfig) -> float:
+    """Loss falls 0.1 per doubling of steps; AdamW at 10 steps matches SGD at 20 (seed 1339 at 40)."""
+    steps = cfg.training.max_steps or 10
+    seed = cfg.training.seed
+    gain = {"adamw": 0.1 if seed != 1339 else 0.2, "muon": 0.5}.get(cfg.variant.opt, 0.0)
+    return 3.0 - 0.1 * math.log2(steps / 10) - gain + SEED_SHIFT[seed]
+
+
+def test_each_variant_is_timed_against_the_reference_trained_at_each_budget(tmp_path, monkeypatch, capsys):
+    backend = install(monkeypatch, budget_loss)
+    argv = ["--axes", "opt=sgd,adamw,muon", "--speedup", "0.5,1,2,4", "--scale", "tiny", "--data", "embedded",
+            "--no-plot", "--out", str(tmp_path / "study")]
+    assert run.main(argv) == 0
+    budget_cells = [c for c in backend.trained if c.config.training.max_steps]
+    assert sorted({c.config.training.max_steps for c in budget_cells}) == [5, 10, 20, 40]
+    assert {c.config.variant.opt for c in budget_cells} == {"sgd"}  # only the reference trains the budgets
+    report = json.loads((tmp_path / "study" / "speedup.json").read_text())
+    by_label = {s["label"]: s for s in report["speedups"]}
+    adamw = by_label["opt=adamw"]
+    assert {k: v["speedup"] for k, v in adamw["per_seed"].items()} == pytest.approx({"1337": 2, "1338": 2,
+                                                                                     "1339": 4})
+    assert math.exp(adamw["log_speedup"]["value"]) == pytest.approx(2 ** (4 / 3))
+    assert adamw["log_speedup"]["ci95_half_width"] > 0 and adamw["bound"] is None
+    muon = by_label["opt=muon"]  # 0.5 better: beyond the reference's 4x budget (0.2 better)
+    assert muon["bound"] == "at least" and muon["text"] == "at least 4.00x" and muon["log_speedup"] is None
+    assert report["effects_on_log_speedup"] is None  # a bounded variant: no contrasts on log speed-up
+    assert "opt=adamw 2.52x" in capsys.readouterr().out
+    folder = report["budgets_folder"]
+    assert run.main(argv) == 0 and len(backend.trained) == 9 + 12  # the rerun trains nothing
+    other = ["--axes", "opt=sgd,adamw", "--speedup", "0.5,1,2,4", "--scale", "tiny", "--data", "embedded",
+             "--no-plot", "--out", str(tmp_path / "other")]
+    assert run.main(other) == 0 and len(backend.trained) == 21 + 6  # another study shares the budget cells
+    assert json.loads((tmp_path / "other" / "speedup.json").read_text())["budgets_folder"] == folder
