@@ -91,7 +91,8 @@ class TensorBoardSink(Callback):
 
     def on_evaluation(self, step: int, evaluation: Evaluation, improved: bool) -> None:
         for name in ("loss", "loss_full", "bpb"):
-            self.board.add_scalar(f"val/{name}", getattr(evaluation, name), step)
+            if math.isfinite(getattr(evaluation, name)):  # the full-coverage metrics come at the end only
+                self.board.add_scalar(f"val/{name}", getattr(evaluation, name), step)
 
     def on_end(self, result: "RunResult") -> None:
         self.board.add_scalar("speed/tokens_per_s", result.tokens_per_s, result.steps)
@@ -113,8 +114,9 @@ class ProgressSink(Callback):
 
     def on_evaluation(self, step: int, evaluation: Evaluation, improved: bool) -> None:
         if self.enabled:
-                self.bar.write(f"[{step:>6}/{self.max_steps}] validation loss {evaluation.loss:.6f} (full coverage "
-                           f"{evaluation.loss_full:.6f}, {evaluation.bpb:.4f} bits/byte)")
+            full = (f" (full coverage {evaluation.loss_full:.6f}, {evaluation.bpb:.4f} bits/byte)"
+                    if math.isfinite(evaluation.loss_full) else "")
+            self.bar.write(f"[{step:>6}/{self.max_steps}] validation loss {evaluation.loss:.6f}{full}")
 
     def on_end(self, result: "RunResult") -> None:
         self.bar.close()

@@ -198,10 +198,15 @@ class Training:
         return step == 1 or step % (self.batches // self.cfg.training.evals_per_epoch) == 0 or step == self.max_steps
 
     def evaluate(self) -> Evaluation:
+        """The reference metric at every evaluation; the full-coverage loss and bits per byte, which
+        double an evaluation's cost, only at the last step: records, tables and effects read the last
+        evaluation's, while the curve, best.pt and the sweep's and tuning's choices read the reference
+        metric."""
         info, autocast = self.corpus.info, autocast_for(self.cfg.training.precision, self.device)
         start = time.perf_counter()
+        final = self.state.step >= self.max_steps
         evaluation = evaluate(self.model, self.val_ids, info.val_chars, self.cfg.model.block_size,
-                              self.cfg.training.batch_size, autocast, info.val_bytes)
+                              self.cfg.training.batch_size, autocast, info.val_bytes if final else None)
         self.state.eval_time += time.perf_counter() - start
         return evaluation
 
