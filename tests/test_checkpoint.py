@@ -385,3 +385,25 @@ def test_the_model_config_a_checkpoint_keeps_rebuilds_the_model():
     stored = checkpoint.model_config_dict(cfg)
     assert stored["variant"] == "norm=layernorm,pos=learned,init=default,opt=adamw" and stored["vocab_size"] == 300
     assert GPTConfig(**{**stored, "variant": Variant.parse(stored["variant"])}) == cfg
+
+
+def test_a_resume_checkpoint_holds_everything_a_run_continues_from(tmp_path, monkeypatch):
+    fake = FakeCuda(count=2)
+    use_cuda(monkeypatch, fake)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    scheduler.step()
+    writer = checkpoint.Writer(tmp_path, {"config": {"x": 1}}, device=torch.device("cuda", 1))
+    torch_state = torch.get_rng_state()
+    writer.evaluated(model, opt, scheduler, {"step": 7}, evaluation=1, step=7, val_loss=2.0, improved=False)
+    saved = checkpoint.load(tmp_path / checkpoint.CHECKPOINT, kind="resume")
+    assert saved["config"] == {"x": 1} and saved["state"] == {"step": 7}
+    assert all(torch.equal(saved["model"][k], v) for k, v in model.state_dict().items())
+    assert saved["optimizer"]["param_groups"][0]["lr"] == opt.param_groups[0]["lr"] == 0.05
+    assert torch.equal(saved["optimizer"]["state"][0]["momentum_buffer"], opt.state_dict()["state"][0]["momentum_buffer"])
+    assert saved["scheduler"]["last_epoch"] == 1
+    assert torch.equal(saved["rng"]["torch"], torch_state) and int(saved["rng"]["cuda"][0]) == 1  # cuda:1's own
+    assert not (tmp_path / checkpoint.BEST).exists()  # no improvement, nothing pending: no best.pt

@@ -34,6 +34,7 @@ def test_rows_deltas_and_the_reference(grid_summary):
     assert [row.label for row in s.rows] == ["pos=rope, opt=adamw", "opt=adamw", "pos=rope", "baseline"]
     assert s.reference.label == "baseline" and s.reference.is_reference and s.best.label == "pos=rope, opt=adamw"
     assert s.reference_label == "baseline" and s.metric == "val_loss" and s.metric_note == ""
+    assert s.references == {"pos": "learned", "opt": "sgd"}
     adamw = next(row for row in s.rows if row.label == "opt=adamw")
     assert adamw.delta.value == pytest.approx(-0.4, abs=0.002) and adamw.delta.n_seeds == 3
     assert adamw.mean("val_loss") == pytest.approx(2.1 + sum(list(SEED_SHIFT.values())[:3]) / 3, abs=0.001)
@@ -255,6 +256,11 @@ def test_samples_come_from_the_best_and_the_reference_rows_best_pt(grid_summary,
     with_samples(s, num=3)
     assert list(s.samples) == [s.best.label, s.reference.label]
     assert all(len(titles) == 3 and all(isinstance(t, str) for t in titles) for titles in s.samples.values())
+    from mainrun.sample import generate, load_model
+
+    model, tokenizer, _ = load_model(str(best_pt), __import__("torch").device("cpu"))
+    assert s.samples[s.best.label] == generate(model, tokenizer, num=3, seed=0)  # the same titles every report
+    assert [len(titles) for titles in with_samples(s).samples.values()] == [5, 5]  # five by default
     (s.root / "cells" / cell_key(s.reference.point, 1337) / "best.pt").write_text("not a checkpoint")
     assert with_samples(s).samples[s.reference.label][0].endswith("is not a mainrun checkpoint (UnpicklingError))")
 
