@@ -396,3 +396,57 @@ def test_a_job_only_sacct_knows_is_kept_until_it_reports(fakes, tmp_path):
     fakes.executor.submit = submit_and_account
     [(cell, outcome)] = within(10, fast_backend(lost_after_s=0.05, poll_s=0.05).run([tiny_cell()], tmp_path))
     assert outcome == {"status": "ok"}
+
+
+class FakePool:
+    """ProcessPoolExecutor as the local backend uses it: what it was built with, what ran, how it stopped."""
+
+    made: list = []
+
+    def __init__(self, workers, mp_context=None, initializer=None, initargs=()):
+        self.workers, self.context, self.initializer = workers, mp_context, initializer
+        self.submitted, self.shutdowns = [], []
+        FakePool.made.append(self)
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        cell = args[0]
+        if cell.seed == 1338:
+            future.set_exception(RuntimeError("the worker died"))
+        else:
+            future.set_result({"status": "ok", "seed": cell.seed})
+        self.submitted.append((fn, args))
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        self.shutdowns.append((wait, cancel_futures))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+
+def test_the_local_pool_spawns_its_workers_and_returns_a_workers_error_as_the_cells_outcome(tmp_path, monkeypatch):
+    FakePool.made = []
+    monkeypatch.setattr(backends, "ProcessPoolExecutor", FakePool)
+    cells = [tiny_cell(1337), tiny_cell(1338)]
+    outcomes = dict((cell.seed, outcome) for cell, outcome in backends.Local(workers=3, gpus=0, cell_bars=True)
+                    .run(cells, tmp_path))
+    [pool] = FakePool.made
+    assert pool.workers == 3 and pool.context.get_start_method() == "spawn"
+    assert [args[2] for _, args in pool.submitted] == [True, True]  # each worker draws its own bar
+    assert outcomes[1337] == {"status": "ok", "seed": 1337}
+    assert isinstance(outcomes[1338], RuntimeError) and str(outcomes[1338]) == "the worker died"
+
+
+def test_a_consumer_that_stops_early_cancels_the_queued_cells_without_waiting(tmp_path, monkeypatch):
+    FakePool.made = []
+    monkeypatch.setattr(backends, "ProcessPoolExecutor", FakePool)
+    running = backends.Local(workers=2, gpus=0, cell_bars=False).run([tiny_cell(1337), tiny_cell(1339)], tmp_path)
+    next(running)
+    running.close()  # as Ctrl-C in the runner does
+    assert FakePool.made[0].shutdowns[0] == (False, True)

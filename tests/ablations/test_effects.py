@@ -3,6 +3,8 @@ import itertools
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 from ablations.effects import (Estimate, contrast, delta_vs, factor_levels, factorial_effects, holm,
@@ -210,3 +212,22 @@ def test_seeds_to_resolve_searches_from_two_up_to_its_bound():
     assert seeds_to_resolve(0.01, 0.01, max_seeds=n) == n
     assert seeds_to_resolve(0.01, 0.01, max_seeds=n - 1) is None
     assert seeds_to_resolve(-10.0, 1.0) == 2  # the size of an effect, whatever its sign
+
+
+@given(k=st.integers(4, 8))
+def test_every_main_effect_and_interaction_of_a_fraction_is_reported_exactly_once(k):
+    """Aliased effects share one estimate named after all of them; none is dropped and none repeated."""
+    from ablations.grid import fractional_points
+
+    axes = {"norm": ["layernorm", "rmsnorm"], "pos": ["learned", "rope"], "init": ["default", "kaiming"],
+            "opt": ["sgd", "adamw"], "mlp": ["gelu", "swiglu"], "mask": ["causal", "title"],
+            "qknorm": ["none", "rmsnorm"], "param": ["standard", "mup"]}
+    axes = dict(list(axes.items())[:k])
+    points, _ = fractional_points(axes, {a: levels[0] for a, levels in axes.items()})
+    losses = {(p, s): 2.0 + 0.01 * s + 0.1 * sum(p.level(a) != levels[0] for a, levels in axes.items())
+              for p in points for s in SEEDS}
+    effects = factorial_effects(points, losses, SEEDS, {a: levels[0] for a, levels in axes.items()})
+    named = [part.removeprefix("-(").removesuffix(")") for e in effects for part in e.name.split(" = ")]
+    mains = [f"{a}: {levels[0]} -> {levels[1]}" for a, levels in axes.items()]
+    pairs = [f"{a}={axes[a][1]} x {b}={axes[b][1]}" for a, b in itertools.combinations(axes, 2)]
+    assert sorted(named) == sorted(mains + pairs)
