@@ -78,7 +78,9 @@ def test_auto_metric_switches_to_full_coverage_when_cells_of_a_seed_differ():
     assert metric == "val_loss_full" and "80.0% to 94.0%" in note and "every val token once" in note
     assert choose_metric(mixed, "val_bpb") == ("val_bpb", "")
     five = mixed + [{**cov_record(ADAMW, 1338, 0.80, 1.8, 2.0), "bpb_separator_bytes": None}]
-    with pytest.raises(Exception, match=r"^--metric val_bpb: some cells of this folder counted <eos> as five bytes \(trained before 2026-11-28\); convert them with python scripts/migrate_bpb.py FOLDER$"):
+    with pytest.raises(Exception, match=r"^--metric val_bpb: some cells of this folder counted <eos> as five bytes "
+                                        r"\(trained before 2026-11-28\); convert them with python "
+                                        r"scripts/migrate_bpb.py FOLDER$"):
         choose_metric(five, "val_bpb")
     old = [record(BASELINE, 1337, loss=2.0), {**record(ADAMW, 1337, loss=1.0), "val_coverage": 0.5}]
     assert choose_metric(old)[0] == "val_loss"  # no val_loss_full to switch to: said in the note
