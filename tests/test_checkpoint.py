@@ -167,6 +167,7 @@ def test_a_checkpoint_from_before_keeps_working_with_fewer_gpus(monkeypatch):
     (4, torch.device("cuda"), [(0, 0)]),  # no index: the current GPU, the first
     (1, torch.device("cuda", 1), [(1, 0)]),  # saved with fewer GPUs than the index: the one state there is
     (0, torch.device("cuda", 1), []),  # saved with none: nothing to restore
+    (2, None, []),  # no training device given: no GPU state is restored
 ])
 def test_an_old_list_of_gpu_states_gives_the_training_gpu_one(monkeypatch, saved, device, expected):
     state = checkpoint.rng_state()
@@ -407,3 +408,17 @@ def test_a_resume_checkpoint_holds_everything_a_run_continues_from(tmp_path, mon
     assert saved["scheduler"]["last_epoch"] == 1
     assert torch.equal(saved["rng"]["torch"], torch_state) and int(saved["rng"]["cuda"][0]) == 1  # cuda:1's own
     assert not (tmp_path / checkpoint.BEST).exists()  # no improvement, nothing pending: no best.pt
+
+
+def test_a_single_file_modules_hash_reads_that_file_only(tmp_path):
+    import importlib.util
+
+    (tmp_path / "plugin.py").write_text("X = 1\n")
+    (tmp_path / "neighbour.py").write_text("Y = 1\n")
+    spec = importlib.util.spec_from_file_location("plugin", tmp_path / "plugin.py")
+    module = importlib.util.module_from_spec(spec)
+    before = checkpoint.source_hash(module)
+    (tmp_path / "neighbour.py").write_text("Y = 2\n")
+    assert checkpoint.source_hash(module) == before
+    (tmp_path / "plugin.py").write_text("X = 2\n")
+    assert checkpoint.source_hash(module) != before

@@ -295,13 +295,15 @@ def test_a_slurm_job_turns_its_time_limit_warning_into_the_cells_failure(monkeyp
     monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
     previous = signal.getsignal(signal.SIGUSR2)
     try:
-        with pytest.raises(JobStopping, match=r"its time limit \(--timeout-min 9\) is near"):
+        with pytest.raises(JobStopping, match=r"^Slurm is ending this job: its time limit \(--timeout-min 9\) is near, or "
+                                              r"it is preempted; the next run resumes the cell from its last "
+                                              r"checkpoint$"):
             run_cell_job(tiny_cell(), str(tmp_path), 9)
     finally:
         signal.signal(signal.SIGUSR2, previous)
     monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")
-    monkeypatch.setattr(backends, "run_cell", lambda cell, root: {"status": "ok", "root": root})
-    assert run_cell_job(tiny_cell(), str(tmp_path), 9) == {"status": "ok", "root": str(tmp_path)}
+    monkeypatch.setattr(backends, "run_cell", lambda cell, root: {"status": "ok", "root": root, "seed": cell.seed})
+    assert run_cell_job(tiny_cell(), str(tmp_path), 9) == {"status": "ok", "root": str(tmp_path), "seed": 1337}
     assert signal.getsignal(signal.SIGUSR2) == previous  # not a Slurm job: no handler
 
 
@@ -320,8 +322,10 @@ def test_squeue_is_asked_for_this_users_jobs_or_the_given_ones(tmp_path, monkeyp
     assert queue(job_ids=[]) == []  # nothing asked: squeue is not run
     assert calls.read_text().splitlines() == [f"--noheader --format=%i|%j|%T --user {getpass.getuser()}",
                                               "--noheader --format=%i|%j|%T --jobs 41,42"]
-    fake.write_text("#!/bin/sh\nexit 1\n")
-    assert queue(user=True) == []  # squeue failed: no rows, not an error
+    fake.write_text("#!/bin/sh\necho '7|some|one elses|job|RUNNING'\n")
+    assert queue(user=True) == [("7", "some", "one elses|job|RUNNING")]  # a name's own bars stay in the tail
+    fake.write_text("#!/bin/sh\necho '41|ablations-aa-x|RUNNING'\nexit 1\n")
+    assert queue(user=True) == []  # squeue failed: whatever it printed is not trusted, and it is not an error
 
 
 def test_the_executor_gets_the_backends_folder_and_every_job_setting(tmp_path, monkeypatch):
@@ -450,3 +454,23 @@ def test_a_consumer_that_stops_early_cancels_the_queued_cells_without_waiting(tm
     next(running)
     running.close()  # as Ctrl-C in the runner does
     assert FakePool.made[0].shutdowns[0] == (False, True)
+
+
+def test_an_adopted_job_slurm_has_since_forgotten_is_given_up_after_the_wait(fakes, tmp_path, monkeypatch):
+    cell = tiny_cell()
+    listed = [("77", job_name(tmp_path, cell.key), "RUNNING")]
+    monkeypatch.setattr(backends, "queue", lambda user=False, job_ids=None: listed if user else [])
+    [(_, outcome)] = within(10, fast_backend(lost_after_s=0.1).run([cell], tmp_path))
+    assert isinstance(outcome, JobLost) and "77" in str(outcome) and fakes.executor.jobs == []
+
+
+def test_a_runner_stopped_while_jobs_run_cancels_them_without_raising(fakes, tmp_path):
+    submit = fakes.executor.submit
+    fakes.executor.submit = lambda fn, *args: submit(fn, *args) if len(fakes.executor.jobs) else \
+        (lambda job: (setattr(job, "outcome", {"status": "ok"}), job)[1])(submit(fn, *args))
+    for job_id in ("100", "101"):
+        fakes.watcher().states[job_id] = "RUNNING"
+    running = fast_backend(cluster="local", lost_after_s=60).run([tiny_cell(1337), tiny_cell(1338)], tmp_path)
+    assert next(running)[1] == {"status": "ok"}
+    running.close()  # FakeJob.cancel asserts check=False: a job that cannot be cancelled must not raise here
+    assert [job.cancelled for job in fakes.executor.jobs] == [False, True]

@@ -217,6 +217,19 @@ def test_a_tuned_summary_names_every_shared_default_and_drops_failed_tuning_cell
     assert s.tuning.series["baseline"] == {1e-3: [2.0], 1e-2: []}
 
 
+def test_a_tuned_folder_before_its_defaults_ran_names_the_axis_alone(tmp_path, monkeypatch):
+    import json
+
+    install(monkeypatch, lambda cfg: 2.0 + SEED_SHIFT[cfg.training.seed])
+    out = tmp_path / "tuned"
+    run_study(Study.from_options(axes=["opt=sgd,adamw"], tune="lr=1e-3,1e-2", seeds=3, scale="tiny",
+                                 data="embedded", out=str(out), plot=False))
+    for path in out.glob("cells/*/record.json"):
+        if "lr=" not in json.loads(path.read_text())["point"]:
+            path.unlink()  # as if interrupted before the shared default's cells
+    assert summarise(out).tuning.default_label == "lr"
+
+
 def test_a_sweep_summary_says_when_there_is_nothing_to_read(tmp_path):
     from ablations.summary import SweepSummary
     from mainrun.errors import ConfigError
