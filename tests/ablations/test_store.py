@@ -168,3 +168,19 @@ def test_a_cell_folder_that_cannot_be_made_is_named_in_one_line(tmp_path):
     cell.write_text("a file where the cell's folder goes")
     with pytest.raises(OutputError, match=f"^cannot write {cell}/log.jsonl: "):
         store.write_cell("a-seed1", {"status": "ok"}, [])
+
+
+def test_a_cell_resumes_from_a_readable_checkpoint_and_sets_a_damaged_one_aside(tmp_path, capsys):
+    from mainrun import checkpoint
+
+    store = ResultsDir(tmp_path)
+    assert store.usable_checkpoint("a-seed1") is False  # none yet
+    path = store.cell_dir("a-seed1") / checkpoint.CHECKPOINT
+    checkpoint.save_atomic({"format": checkpoint.FORMAT, "kind": "resume"}, path)
+    assert store.usable_checkpoint("a-seed1") is True and path.exists()
+    checkpoint.save_atomic({"format": checkpoint.FORMAT, "kind": "best"}, path)  # not one to resume from
+    assert store.usable_checkpoint("a-seed1") is False and not path.exists()
+    [aside] = [p.name for p in path.parent.iterdir()]
+    assert aside.startswith("checkpoint.pt") and aside != "checkpoint.pt"  # kept, never deleted
+    assert capsys.readouterr().err == (f"warning: {path} is a 'best' checkpoint, not a 'resume' one; moved to {aside}, "
+                                       "the cell starts over\n")
