@@ -267,16 +267,21 @@ def fresh_module_name(stem: str) -> str:
     return next(f"{stem}_{i}" for i in itertools.count() if f"{stem}_{i}" not in sys.modules)
 
 
-def test_the_code_hash_reads_the_contents_not_only_the_paths(tmp_path, monkeypatch):
-    """A result names the code that made it: an edit that keeps every file name must change the hash."""
+def imported_package(tmp_path, monkeypatch, stem: str, module_file: str, text: str):
+    """A package of `__init__.py` and one module, imported under a fresh name: (its folder, the package)."""
     import importlib
 
-    package = tmp_path / fresh_module_name("hashed_pkg")
+    package = tmp_path / fresh_module_name(stem)
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "model.py").write_text("WIDTH = 1\n")
+    (package / module_file).write_text(text)
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module(package.name)
+    return package, importlib.import_module(package.name)
+
+
+def test_the_code_hash_reads_the_contents_not_only_the_paths(tmp_path, monkeypatch):
+    """A result names the code that made it: an edit that keeps every file name must change the hash."""
+    package, module = imported_package(tmp_path, monkeypatch, "hashed_pkg", "model.py", "WIDTH = 1\n")
     before = checkpoint.source_hash(module)
     assert checkpoint.source_hash(module) == before
     (package / "model.py").write_text("WIDTH = 2\n")
@@ -311,14 +316,7 @@ def test_the_code_version_names_the_package_and_hashes_every_module_given(tmp_pa
 
 
 def test_the_code_hash_reads_the_paths_too(tmp_path, monkeypatch):
-    import importlib
-
-    package = tmp_path / fresh_module_name("renamed_pkg")
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "a.py").write_text("Y = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module(package.name)
+    package, module = imported_package(tmp_path, monkeypatch, "renamed_pkg", "a.py", "Y = 1\n")
     before = checkpoint.source_hash(module)
     (package / "a.py").rename(package / "b.py")
     assert checkpoint.source_hash(module) != before
