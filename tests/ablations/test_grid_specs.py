@@ -43,7 +43,7 @@ def test_single_grid_is_the_baseline_then_one_swap_each():
     assert grid[0] == Variant()
     assert [swap_label(v) for v in grid[1:]] == ["norm=rmsnorm", "pos=rope", "init=kaiming", "init=scaled",
                                                  "opt=adamw", "opt=muon", "mlp=swiglu", "mask=title",
-                                                 "qknorm=rmsnorm"]
+                                                 "qknorm=rmsnorm", "param=mup"]
 
 
 def test_modern_is_a_sixteen_cell_resolution_four_fraction_of_seven_axes():
