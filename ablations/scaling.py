@@ -42,12 +42,17 @@ REFERENCE_RUN_FLOPS = model_flops_per_token(27_172_864, 6, 128, 512) * 994 * 64 
 VERDICTS = ("holds", "grows", "flips sign", "fades", "cannot tell")
 
 
+def tokens_trained(record: dict[str, Any]) -> int:
+    """The tokens a cell's steps trained on: batch_size rows of block_size tokens per optimizer step
+    (gradient accumulation splits those rows into micro-batches; it does not add any)."""
+    return record["steps"] * record["batch_size"] * record["block_size"]
+
+
 def run_flops(record: dict[str, Any]) -> float | None:
     """Training FLOPs of one cell: FLOPs per token times the tokens its steps trained on."""
-    per_token, steps = record.get("flops_per_token"), record.get("steps")
-    if not per_token or not steps:
+    if not record.get("flops_per_token") or not record.get("steps"):
         return None
-    return per_token * steps * record["batch_size"] * record.get("grad_accum", 1) * record["block_size"]
+    return record["flops_per_token"] * tokens_trained(record)
 
 
 def rung_compute(records: list[dict[str, Any]]) -> float | None:

@@ -20,13 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .effects import Effect, Estimate, contrast
+from .scaling import tokens_trained
 from .summary import effects_of
 
 EXACT, AT_LEAST, AT_MOST = "exact", "at least", "at most"
-
-
-def tokens_trained(record: dict[str, Any]) -> float:
-    return record["steps"] * record["batch_size"] * record.get("grad_accum", 1) * record["block_size"]
 
 
 def tokens_needed(curve: list[tuple[float, float]], loss: float) -> tuple[float, str]:

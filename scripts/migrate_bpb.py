@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         for folder in args.folders:
+            if not folder.is_dir():
+                raise OSError(f"{folder} is not a results folder")
             records = sorted(folder.glob("**/cells/*/record.json"))
             converted = sum(convert(path, args.data) for path in records)
             print(f"{folder}: {converted} of {len(records)} records converted")

@@ -54,3 +54,5 @@ def test_titles_that_moved_are_named_in_one_line(tmp_path, capsys):
                                                   "data": "file:/nowhere/titles.txt", "val_bpb": 3.0}))
     assert load_script().main([str(tmp_path)]) == 2
     assert capsys.readouterr().err == "error: data path /nowhere/titles.txt does not exist\n"
+    assert load_script().main([str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'missing'} is not a results folder\n"
