@@ -119,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     if options.get("out") is not None:
         ensure_writable(options["out"], "--out", directory=True)
     ladder, failed = run_ladder(options, rungs, args.target_flops, command_line("ablations.ladder", argv))
-    write_ladder(ladder, plot=plotting_available(args.plot)[0])
-    print(ladder_console(ladder), end="", flush=True)
+    plotted = plotting_available(args.plot)[0]
+    write_ladder(ladder, plotted)
+    print(ladder_console(ladder, plotted), end="", flush=True)
     return 1 if failed else 0
 
 

@@ -20,7 +20,7 @@ def predicted_text(t: Trend) -> str:
     return f"{value:+.4f} ± {half:.4f} (extrapolated)"
 
 
-def ladder_md(ladder: LadderSummary) -> str:
+def ladder_md(ladder: LadderSummary, plotted: bool) -> str:
     labels = [rung_label(s) for s in ladder.rungs]
     headers = ["finding", *labels, f"at {ladder.target:.3g} FLOPs", "slope per decade", "verdict"]
     body = [[t.name, *(estimate_text(e) or "n/a" for e in t.estimates), predicted_text(t),
@@ -38,7 +38,7 @@ def ladder_md(ladder: LadderSummary) -> str:
         "Verdicts: holds (the extrapolated interval excludes 0 with the sign measured at the largest rung), "
         "grows (and the slope moves it further from 0), flips sign, fades (the largest rung's effect is beyond "
         "noise, the slope takes it towards 0 and the extrapolation cannot tell it from 0), cannot tell.", "",
-        "![Each finding against compute](ladder.png)" if (Path(ladder.root) / "ladder.png").exists() else "", ""])
+        "![Each finding against compute](ladder.png)" if plotted else "", ""])
 
 
 def plot_ladder(ladder: LadderSummary, path: Path) -> None:
@@ -79,16 +79,15 @@ def write_ladder(ladder: LadderSummary, plot: bool) -> str:
     write_atomic(root / "ladder.json", to_json(ladder.as_dict()))
     if plot:
         plot_ladder(ladder, root / "ladder.png")
-    text = ladder_md(ladder)
+    text = ladder_md(ladder, plot)
     write_atomic(root / "ladder.md", text)
     return text
 
 
-def ladder_console(ladder: LadderSummary) -> str:
+def ladder_console(ladder: LadderSummary, plotted: bool) -> str:
     lines = [f"ladder over {', '.join(ladder.axes)}: {len(ladder.rungs)} rungs, extrapolated to "
              f"{ladder.target:.3g} FLOPs"]
     for t in ladder.trends:
         lines.append(f"  {t.name:<34} {predicted_text(t):<36} {t.verdict}")
-    lines.append(f"Full report: {Path(ladder.root) / 'ladder.md'} (and ladder.json"
-                 + (", ladder.png)" if (Path(ladder.root) / "ladder.png").exists() else ")"))
+    lines.append(f"Full report: {Path(ladder.root) / 'ladder.md'} (and ladder.json" + (", ladder.png)" if plotted else ")"))
     return "\n".join(lines) + "\n"

@@ -366,25 +366,21 @@ def test_a_job_slurm_timed_out_is_reported_with_the_backends_time_limit(fakes, t
     assert "(past --timeout-min 23)" in str(outcome)
 
 
-def test_a_job_adopted_from_an_earlier_runner_counts_as_known_from_the_start(fakes, tmp_path):
+def test_a_job_adopted_from_an_earlier_runner_counts_as_known_from_the_start(fakes, tmp_path, monkeypatch):
     """Adopted jobs are timed from adoption: one that sacct then knows runs on, not given up at once."""
+    import submitit
+
     cell = tiny_cell()
     fakes.queued.append(("77", job_name(tmp_path, cell.key), "RUNNING"))
     fakes.watcher().states["77"] = "RUNNING"
-    backend = fast_backend(lost_after_s=5.0)
-    outcomes = []
 
-    def finish_soon(job):
+    def finishing_soon(folder, job_id):
+        job = FakeJob(folder, job_id)
         job.outcome = {"status": "ok"}
         return job
 
-    import submitit
-    original = submitit.SlurmJob
-    submitit.SlurmJob = lambda folder, job_id: finish_soon(original(folder, job_id))
-    try:
-        outcomes = within(10, backend.run([cell], tmp_path))
-    finally:
-        submitit.SlurmJob = original
+    monkeypatch.setattr(submitit, "SlurmJob", finishing_soon)
+    outcomes = within(10, fast_backend(lost_after_s=5.0).run([cell], tmp_path))
     assert outcomes == [(cell, {"status": "ok"})] and fakes.executor.jobs == []
 
 
