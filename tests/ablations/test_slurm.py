@@ -190,3 +190,23 @@ def test_a_job_killed_without_a_result_is_failed_within_a_bounded_time(tmp_path)
     assert f"Slurm job {job} ended FAILED without a result" in record["error"], record["error"]
     # State is polled every 30 s at most, and submitit waits 15 s for a late result file.
     assert waited < 90, f"the runner took {waited:.0f}s to notice"
+
+
+def test_a_mup_ladder_through_slurm_gives_the_local_backends_ladder(tmp_path):
+    """A ladder is just more cells: each rung's cells are Slurm jobs, and the findings, fits and
+    verdicts are the local backend's, number for number."""
+    study = ["--rungs", "d_model=32,64", "--axes", "opt=adamw,muon", "pos=learned,rope", "param=mup",
+             "--scale", "tiny", "--data", "embedded", "--no-plot", "--seeds", "2"]
+    outs = {backend: tmp_path / backend for backend in ("local", "submitit")}
+    for backend, out in outs.items():
+        result = subprocess.run([sys.executable, "-m", "ablations.ladder", *study, "--backend", backend,
+                                 "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=REPO)
+        assert result.returncode == 0, result.stderr
+    ladder = json.loads((outs["submitit"] / "ladder.json").read_text())
+    for rung, width in zip(ladder["rungs"], (32, 64)):
+        folder = outs["submitit"] / rung["folder"]
+        cells = records(folder)
+        assert submitted(folder) == len(cells) == 8
+        assert {(r["status"], r["param"], r["d_model"]) for r in cells.values()} == {("ok", "mup", width)}
+        assert all([state for _, state in accounted(folder, k)] == ["COMPLETED"] for k in cells)
+    assert ladder == json.loads((outs["local"] / "ladder.json").read_text())
