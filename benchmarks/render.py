@@ -115,6 +115,23 @@ def swap_table(groups: dict[str, list[dict]]) -> str | None:
     )
 
 
+def peak_table(benchmarks: list[dict]) -> str | None:
+    """Benchmarks that say their FLOPs, as GFLOP/s and as a share of the best square matmul's rate
+    (those marked `peak`) measured in the same run."""
+    rated = [b for b in benchmarks if b.get("extra_info", {}).get("flops")]
+    peaks = [b["extra_info"]["flops"] / b["stats"]["median"] for b in rated if b["extra_info"].get("peak")]
+    if not peaks:
+        return None
+    peak = max(peaks)
+    rows = [[f"`{label_of(b)}`", number(b["stats"]["median"] * 1e3), number(b["extra_info"]["flops"] / 1e9),
+             number(b["extra_info"]["flops"] / b["stats"]["median"] / 1e9),
+             f"{b['extra_info']['flops'] / b['stats']['median'] / peak:.0%}"] for b in rated]
+    return (f"The machine's fp32 matmul peak, measured in this run: {peak / 1e9:,.0f} GFLOP/s (the best square "
+            "matmul below). A step's FLOPs count as MFU does: 6 x parameters x tokens, plus attention.\n\n"
+            + tabulate(rows, headers=["benchmark", "median (ms)", "GFLOP", "GFLOP/s (median)", "of the peak"],
+                       tablefmt="github", disable_numparse=True))
+
+
 def machine_lines(data: dict) -> list[str]:
     machine = data.get("machine_info", {})
     cpu = machine.get("cpu", {})
@@ -174,6 +191,9 @@ def render(data: dict) -> str:
     swaps = swap_table(groups)
     if swaps:
         parts.append("## Cost of each swap\n\n" + swaps)
+    peaks = peak_table(benchmarks)
+    if peaks:
+        parts.append("## Against the matmul peak\n\n" + peaks)
     parts.append("## All groups\n\n" + "\n\n".join(group_table(name, benches) for name, benches in groups.items()))
     return "\n\n".join(parts) + "\n"
 

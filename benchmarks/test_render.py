@@ -69,3 +69,21 @@ def test_render_refuses_a_report_without_timings():
 @pytest.mark.parametrize("value,text", [(0.0123, "0.0123"), (1.0, "1.00"), (31.24, "31.2"), (3120.6, "3,121")])
 def test_numbers_keep_three_significant_digits_without_exponent(value, text):
     assert render.number(value) == text
+
+
+def test_benchmarks_that_say_their_flops_are_rated_against_the_best_square_matmul():
+    def rated(label, median, flops, peak=False):
+        entry = bench("step", label, median)
+        entry["extra_info"].update(flops=flops, peak=peak)
+        return entry
+
+    # 100 and 80 GFLOP/s matmuls: the peak is the faster; a 6 GFLOP step in 0.1 s runs at 60, 60% of it.
+    report = {**REPORT, "benchmarks": [rated("mm small", 0.01, 1e9, peak=True), rated("mm big", 0.1, 8e9, peak=True),
+                                       rated("a step", 0.1, 6e9), bench("norm: forward", "layernorm", 2e-4)]}
+    section = render.render(report).split("## Against the matmul peak")[1].split("## All groups")[0]
+    assert "fp32 matmul peak, measured in this run: 100 GFLOP/s" in section
+    assert cells(row(section, "| `a step`"))[1:] == ["100", "6.00", "60.0", "60%"]
+    assert cells(row(section, "| `mm big`"))[-1] == "80%"
+    assert "layernorm" not in section
+    # Without a peak to divide by, there is no such section.
+    assert "## Against the matmul peak" not in render.render(REPORT)
