@@ -24,6 +24,7 @@ from mainrun.errors import ConfigError
 
 from .api import run_study
 from .axes import level_text, parse_axes
+from .grid import swap_label
 from .cli import add_common_arguments, add_grid_arguments, command_line
 from .effects import Estimate
 from .scaling import REFERENCE_RUN_FLOPS, LadderSummary, rung_compute, trends
@@ -69,6 +70,20 @@ def differences_of(summary: Summary | SweepSummary) -> dict[str, Estimate]:
     return {f"{row.label} vs {summary.reference_label}": row.delta for row in summary.rows if row.delta is not None}
 
 
+def tuned_values(summaries: list[Summary | SweepSummary]) -> dict[str, list[str | None]]:
+    """With --tune: each variant's chosen value at each rung, `(edge)` when it is at the end of the
+    candidates. Under μP a variant should keep its value as the width grows; where it moves, the
+    rungs did not share an optimum."""
+    per_rung = []
+    for summary in summaries:
+        tuning = summary.tuning if isinstance(summary, Summary) else None
+        per_rung.append({} if tuning is None else {
+            swap_label(point, summary.references): level_text(value) + (" (edge)" if tuning.alarms.get(point) else "")
+            for point, value in tuning.chosen.items()})
+    names = list(dict.fromkeys(name for chosen in per_rung for name in chosen))
+    return {name: [chosen.get(name) for chosen in per_rung] for name in names}
+
+
 def default_root(options: dict[str, Any], rungs: list[dict[str, Any]]) -> Path:
     text = json.dumps({"options": options, "rungs": rungs}, sort_keys=True, default=str)
     return Path("runs") / f"ladder-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
@@ -97,7 +112,8 @@ def run_ladder(options: dict[str, Any], rungs: list[dict[str, Any]], target: flo
     compute = [rung_compute(s.records) if isinstance(s, Summary) else None for s in summaries]
     metric = next((s.metric for s in summaries if isinstance(s, Summary)), "val_loss")
     ladder = LadderSummary(root, list(rungs[0]), rungs, [rung_folder(i, s) for i, s in enumerate(rungs, 1)], compute,
-                           trends(compute, [findings_of(o.summary, o.speedups) for o in outcomes], target), target, metric)
+                           trends(compute, [findings_of(o.summary, o.speedups) for o in outcomes], target), target, metric,
+                           tuned_values(summaries))
     return ladder, any(outcome.failed for outcome in outcomes)
 
 

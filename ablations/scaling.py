@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -153,6 +153,7 @@ class LadderSummary:
     trends: list[Trend]
     target: float
     metric: str
+    tuned: dict[str, list[str | None]] = field(default_factory=dict)  # with --tune: variant -> its value per rung
 
     def as_dict(self) -> dict[str, Any]:
         def estimate(e: Estimate | None) -> dict[str, Any] | None:
@@ -167,4 +168,5 @@ class LadderSummary:
                                   "slope_ci95_half_width": t.fit.slope_half_width},
                               "extrapolated": None if t.predicted is None else {
                                   "value": t.predicted[0], "ci95_half_width": t.predicted[1]},
-                              "verdict": t.verdict} for t in self.trends]}
+                              "verdict": t.verdict} for t in self.trends],
+                "tuned": self.tuned}

@@ -38,7 +38,19 @@ def ladder_md(ladder: LadderSummary, plotted: bool) -> str:
         "Verdicts: holds (the extrapolated interval excludes 0 with the sign measured at the largest rung), "
         "grows (and the slope moves it further from 0), flips sign, fades (the largest rung's effect is beyond "
         "noise, the slope takes it towards 0 and the extrapolation cannot tell it from 0), cannot tell.", "",
-        "![Each finding against compute](ladder.png)" if plotted else "", ""])
+        "![Each finding against compute](ladder.png)" if plotted else "", *tuned_section(ladder)])
+
+
+def tuned_section(ladder: LadderSummary) -> list[str]:
+    """With --tune: each variant's chosen value at each rung, and how many kept theirs."""
+    if not ladder.tuned:
+        return [""]
+    kept = sum(len(set(values)) == 1 and None not in values for values in ladder.tuned.values())
+    rows = [[name, *(value or "n/a" for value in values)] for name, values in ladder.tuned.items()]
+    return ["## The tuned value at each rung", "",
+            f"Each variant's pick on its tuning seeds at each rung; {kept} of {len(ladder.tuned)} chose the same value "
+            "at every rung. \"(edge)\": the best was at an end of the candidates, so the optimum may lie beyond them.", "",
+            table(rows, ["variant", *(rung_label(s) for s in ladder.rungs)]), ""]
 
 
 def plot_ladder(ladder: LadderSummary, path: Path) -> None:

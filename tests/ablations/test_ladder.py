@@ -149,3 +149,20 @@ def test_a_ladder_follows_speed_ups_too(tmp_path, monkeypatch):
     speedup = found["log speed-up: opt=adamw"]
     assert all(math.exp(e["value"]) == pytest.approx(2.0, rel=0.1) for e in speedup["estimates"])
     assert speedup["verdict"] == "holds"
+
+
+def test_a_tuned_ladder_says_which_variants_kept_their_value_at_every_rung(tmp_path, monkeypatch):
+    def loss(cfg: TrainConfig) -> float:
+        # SGD's best lr is 1e-3 at every width; AdamW's moves from 1e-3 at width 16 to 1e-2 beyond it.
+        best = 1e-2 if cfg.variant.opt == "adamw" and cfg.model.d_model > 16 else 1e-3
+        return 3.0 + abs(math.log10(cfg.optim.lr / best)) + SEED_NOISE[cfg.training.seed]
+
+    install(monkeypatch, loss)
+    assert ladder.main(["--rungs", "d_model=16,32,64", "--axes", "opt=sgd,adamw", "--tune", "lr=1e-3,1e-2",
+                        "--seeds", "3", "--scale", "tiny", "--data", "embedded", "--no-plot",
+                        "--out", str(tmp_path / "lad")]) == 0
+    tuned = json.loads((tmp_path / "lad" / "ladder.json").read_text())["tuned"]
+    assert tuned == {"baseline": ["0.001 (edge)"] * 3, "opt=adamw": ["0.001 (edge)", "0.01 (edge)", "0.01 (edge)"]}
+    text = (tmp_path / "lad" / "ladder.md").read_text()
+    assert "1 of 2 chose the same value at every rung" in text
+    assert "| opt=adamw | 0.001 (edge) | 0.01 (edge)  | 0.01 (edge)  |" in text
