@@ -68,13 +68,18 @@ def run_study(study: Study, command: str = "ablations.run_study") -> Outcome:
 def budget_study(study: Study, summary: Summary) -> Study:
     """The reference point at each budget (budget x its steps in the study, each run with its own
     schedule), in a folder beside the study's named after the experiment, so that every study with
-    this reference and these budgets shares its cells."""
+    this reference and these budgets shares its cells. In a tuned study the reference point carries
+    its tuned value (its lr picked at 1x, kept at every budget; Marin's study retunes at each
+    budget, which would strengthen the longer runs), and trains on the measuring seeds only."""
     reference = summary.reference
     steps = [r["max_steps"] for r in (reference.ok if reference else []) if r.get("max_steps")]
     if not steps:
         raise ConfigError("--speedup: the reference point has no finished cell to take its steps from")
     budget_steps = sorted({max(1, round(b * statistics.median(steps))) for b in study.budgets})
-    kept = {k: v for k, v in study.options.items() if k not in ("grid", "axes", "design", "around", "speedup", "out")}
+    dropped = ("grid", "axes", "design", "around", "speedup", "out", "tune", "tune_seeds")
+    kept = {k: v for k, v in study.options.items() if k not in dropped}
+    if summary.tuning is not None:
+        kept["seeds"] = ",".join(map(str, summary.seeds))
     options = {**kept, **dict(reference.point.settings), "variant": str(reference.point.variant),
                "axes": [f"max_steps={','.join(map(str, budget_steps))}"]}
     key = json.dumps({k: v for k, v in options.items() if k not in RUN}, sort_keys=True, default=str)

@@ -169,9 +169,9 @@ class Study:
         seeds = tuple(parse_seeds(str(options.get("seeds", DEFAULT_SEEDS))))
         report = ReportOptions(**{k: options[k] for k in REPORT if k in options})
         budgets = parse_budgets(options["speedup"]) if "speedup" in options else ()
-        if budgets and ("stage" in options or "tune" in options):
+        if budgets and "stage" in options:
             raise ConfigError("--speedup measures a grid's variants at one budget against the reference's budgets; "
-                              "it does not combine with --stage or --tune yet")
+                              "it does not combine with --stage yet")
         common = dict(options=options, base=base, seeds=seeds, report=report, execution=execution, plugins=plugins,
                       budgets=budgets)
         if "stage" in options:

@@ -44,9 +44,9 @@ def test_bad_budgets_are_one_line(spec, message):
         parse_budgets(spec)
 
 
-def test_speedup_is_refused_with_tune_before_training():
-    with pytest.raises(ConfigError, match="does not combine with --stage or --tune"):
-        Study.from_options(axes=["opt=sgd,adamw"], tune="lr=1e-3,1e-2", speedup="0.5,1,2", scale="tiny")
+def test_speedup_is_refused_with_a_sweep_before_training():
+    with pytest.raises(ConfigError, match="does not combine with --stage"):
+        Study.from_options(stage=["lr=1e-3,1e-2"], variant="opt=adamw", speedup="0.5,1,2", scale="tiny")
 
 
 SEED_SHIFT = {1337: 0.0, 1338: 0.01, 1339: -0.01}
@@ -85,3 +85,19 @@ def test_each_variant_is_timed_against_the_reference_trained_at_each_budget(tmp_
              "--no-plot", "--out", str(tmp_path / "other")]
     assert run.main(other) == 0 and len(backend.trained) == 21 + 6  # another study shares the budget cells
     assert json.loads((tmp_path / "other" / "speedup.json").read_text())["budgets_folder"] == folder
+
+
+def test_in_a_tuned_study_the_reference_trains_its_budgets_at_its_own_pick_on_the_measuring_seeds(tmp_path, monkeypatch):
+    def loss(cfg: TrainConfig) -> float:  # SGD's best lr 1e-2, AdamW's 1e-3; each at its best as budget_loss
+        best = 1e-3 if cfg.variant.opt == "adamw" else 1e-2
+        return budget_loss(cfg) + 0.3 * abs(math.log10(cfg.optim.lr / best))
+
+    backend = install(monkeypatch, loss)
+    assert run.main(["--axes", "opt=sgd,adamw", "--tune", "lr=1e-3,1e-2", "--speedup", "0.5,1,2,4", "--seeds", "3",
+                     "--scale", "tiny", "--data", "embedded", "--no-plot", "--out", str(tmp_path / "study")]) == 0
+    budget_cells = [c for c in backend.trained if c.config.training.max_steps]
+    assert {(c.config.variant.opt, c.config.optim.lr) for c in budget_cells} == {("sgd", 1e-2)}
+    assert sorted({c.config.training.seed for c in budget_cells}) == [1338, 1339]  # 1337 picked the lrs
+    report = json.loads((tmp_path / "study" / "speedup.json").read_text())
+    adamw = next(s for s in report["speedups"] if s["label"].startswith("opt=adamw"))
+    assert {k: v["speedup"] for k, v in adamw["per_seed"].items()} == pytest.approx({"1338": 2, "1339": 4})
