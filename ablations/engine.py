@@ -201,8 +201,9 @@ class Runner:
             for number, phase in enumerate(folder.phases(store)):
                 cells = self.cells(folder, phase)
                 todo = [cell for cell in cells if not store.is_done(cell.key)]
+                if number == 0 or todo:
+                    self.size_for(len(todo), announce=number > 0)
                 if number == 0:
-                    self.where.size(self.study.execution.workers, self.study.execution.context.threads, len(todo))
                     store.write_run(self.run_json(folder, changes))
                     write_study_file(store, self.study, self.data)
                     self.header(folder, cells)
@@ -210,6 +211,15 @@ class Runner:
                     print(phase.note, flush=True)
                 self.failed += self.execute(todo, len(cells), store)
             report(folder.root)
+
+    def size_for(self, todo: int, announce: bool) -> None:
+        """As many workers as this phase has cells left, phase by phase: a resumed tuning phase with
+        nothing left must not leave the measuring phase one worker wide."""
+        where, execution = self.where, self.study.execution
+        before = (where.workers, where.threads)
+        where.size(execution.workers, execution.context.threads, todo)
+        if announce and (where.workers, where.threads) != before:
+            print(f"this phase: {count(where.workers, 'worker')} x {count(where.threads, 'thread')}", flush=True)
 
     def check_folder(self, store: ResultsDir, folder: Folder) -> list[dict[str, Any]]:
         """Refuse a folder of another configuration; refuse one whose finished cells other code made,

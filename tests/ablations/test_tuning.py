@@ -98,3 +98,20 @@ def test_parse_tune_takes_the_metric_it_is_given():
     assert parse_tune("lr=1e-4,1e-3", 1, [1, 2, 3], grid, {}).metric == "auto"
     tune = parse_tune("lr=1e-4,1e-3", 2, [1, 2, 3], grid, {}, "val_loss_full")
     assert (tune.metric, tune.tune_seeds, tune.eval_seeds, tune.values) == ("val_loss_full", (1, 2), (3,), (1e-4, 1e-3))
+
+
+def test_a_resumed_tuned_study_measures_as_wide_as_its_cells_left_not_its_finished_tuning(tmp_path, monkeypatch):
+    import ablations.engine
+    from ablations import run
+    from tests.ablations.synthetic import Synthetic
+
+    backend, widths = Synthetic(lambda cfg: 3.0 + cfg.optim.lr), []
+    monkeypatch.setattr(ablations.engine, "usable_cores", lambda: 4)
+    monkeypatch.setattr(ablations.engine, "Local", lambda workers, **_: widths.append(workers) or backend)
+    argv = ["--axes", "opt=sgd,adamw", "--tune", "lr=1e-3,1e-2", "--scale", "tiny", "--data", "embedded",
+            "--no-plot", "--out", str(tmp_path / "study")]
+    assert run.main([*argv, "--seeds", "2"]) == 0
+    widths.clear()
+    # A third seed: the tuning phase has nothing left, the measuring phase 4 cells (2 points, tuned and default).
+    assert run.main([*argv, "--seeds", "3"]) == 0
+    assert widths[-1] == 4  # the measuring phase's pool (the tuning phase's, with nothing to run, is 1 wide)
