@@ -201,14 +201,15 @@ class Runner:
             for number, phase in enumerate(folder.phases(store)):
                 cells = self.cells(folder, phase)
                 todo = [cell for cell in cells if not store.is_done(cell.key)]
-                if number == 0 or todo:
-                    self.size_for(len(todo), announce=number > 0)
                 if number == 0:
+                    self.size_for(len(todo), announce=False)
                     store.write_run(self.run_json(folder, changes))
                     write_study_file(store, self.study, self.data)
                     self.header(folder, cells)
                 if phase.note:
                     print(phase.note, flush=True)
+                if number > 0 and todo:
+                    self.size_for(len(todo), announce=True)
                 self.failed += self.execute(todo, len(cells), store)
             report(folder.root)
 
