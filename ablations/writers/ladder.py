@@ -47,7 +47,7 @@ def tuned_section(ladder: LadderSummary) -> list[str]:
         return [""]
     kept = sum(len(set(values)) == 1 and None not in values for values in ladder.tuned.values())
     rows = [[name, *(value or "n/a" for value in values)] for name, values in ladder.tuned.items()]
-    return ["## The tuned value at each rung", "",
+    return ["", "## The tuned value at each rung", "",
             f"Each variant's pick on its tuning seeds at each rung; {kept} of {len(ladder.tuned)} chose the same value "
             "at every rung. \"(edge)\": the best was at an end of the candidates, so the optimum may lie beyond them.", "",
             table(rows, ["variant", *(rung_label(s) for s in ladder.rungs)]), ""]

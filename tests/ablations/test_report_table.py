@@ -43,7 +43,8 @@ def test_estimates_show_their_interval_to_two_significant_digits(estimate, text)
 
 
 @pytest.mark.parametrize("folder", ["results-cpu-3seeds", "modern-cpu-3seeds", "tune-init-cpu", "sweep-cpu/stage1-lr",
-                                    "sweep-cpu/stage4-batch-size", "sweep-cpu/final"])
+                                    "sweep-cpu/stage4-batch-size", "sweep-cpu/final",
+                                    "ladder-modern-tuned/rung3-d_model=128"])
 def test_the_committed_real_results_still_render(tmp_path, folder):
     """Every real run in docs/ (the plan's grid predates setting axes and plugin families; the tuned and
     the sweep folders have their own sections) re-renders to the same results.md, csv and json."""
