@@ -55,6 +55,7 @@ def tuned_section(ladder: LadderSummary) -> list[str]:
 
 def plot_ladder(ladder: LadderSummary, path: Path) -> None:
     import math
+    import textwrap
 
     from .plots import plt, save
 
@@ -77,7 +78,8 @@ def plot_ladder(ladder: LadderSummary, path: Path) -> None:
                         label="extrapolated")
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_xscale("log")
-        ax.set_title(f"{t.name}\n{t.verdict}", fontsize=9)
+        # An aliased interaction's name runs to 80 characters: wrapped, it stays over its own panel.
+        ax.set_title("\n".join([*textwrap.wrap(t.name, 44), t.verdict]), fontsize=8)
         ax.set_xlabel("training FLOPs per run", fontsize=8)
     for ax in list(axes.flat)[len(trends):]:
         ax.axis("off")
