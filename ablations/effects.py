@@ -72,6 +72,15 @@ class Estimate:
         return self.half_width is not None and abs(self.value) + self.half_width <= margin
 
 
+def estimate_json(e: Estimate | None) -> dict[str, Any] | None:
+    """An estimate as every results file writes it: value, 95% half-width, seeds."""
+    return None if e is None else {"value": e.value, "ci95_half_width": e.half_width, "seeds": e.n_seeds}
+
+
+def estimate_from_json(d: dict[str, Any] | None) -> Estimate | None:
+    return None if d is None else Estimate(d["value"], d["ci95_half_width"], d["seeds"])
+
+
 ALPHA = 0.05
 # The rerun noise of the final val loss on this task (section 11 of the reference notes: a GPU rerun
 # moved the baseline by 0.0015, an equivalent rewrite by 0.0008, single-seed deltas of 0.0003-0.003

@@ -24,9 +24,9 @@ from mainrun.errors import ConfigError
 
 from .api import run_study
 from .axes import level_text, parse_axes
-from .grid import swap_label
 from .cli import add_common_arguments, add_grid_arguments, command_line
 from .effects import Estimate
+from .grid import swap_label
 from .scaling import REFERENCE_RUN_FLOPS, LadderSummary, rung_compute, trends
 from .speedup import SpeedUp
 from .study import Study

@@ -33,7 +33,7 @@ import numpy as np
 
 from mainrun.training import model_flops_per_token
 
-from .effects import Estimate
+from .effects import Estimate, estimate_json
 
 Z95 = 1.959963984540054
 # The reference run: 27,172,864 parameters, 6 layers of width 512 over 128-token windows, 994 steps of
@@ -156,13 +156,10 @@ class LadderSummary:
     tuned: dict[str, list[str | None]] = field(default_factory=dict)  # with --tune: variant -> its value per rung
 
     def as_dict(self) -> dict[str, Any]:
-        def estimate(e: Estimate | None) -> dict[str, Any] | None:
-            return None if e is None else {"value": e.value, "ci95_half_width": e.half_width, "seeds": e.n_seeds}
-
         return {"axes": self.axes, "metric": self.metric, "target_flops": self.target,
                 "rungs": [{"settings": s, "folder": f, "flops": c}
                           for s, f, c in zip(self.rungs, self.folders, self.compute)],
-                "findings": [{"name": t.name, "estimates": [estimate(e) for e in t.estimates],
+                "findings": [{"name": t.name, "estimates": [estimate_json(e) for e in t.estimates],
                               "fit": None if t.fit is None else {
                                   "intercept": t.fit.intercept, "slope_per_decade": t.fit.slope,
                                   "slope_ci95_half_width": t.fit.slope_half_width},

@@ -17,7 +17,7 @@ from mainrun.config import TrainConfig
 
 from .axes import Level, Point, axis_label, level_text, same_level
 from .cells import read_records
-from .effects import Estimate, delta_vs
+from .effects import Estimate, delta_vs, estimate_json
 from .grid import Grid
 from .metrics import choose_metric
 from .store import ResultsDir
@@ -60,8 +60,7 @@ class Stage:
             "means": self.means, "sds": self.sds, "seeds_ok": self.n, "best": self.best, "winner": self.chosen,
             "kept_current": self.chosen is not None and same_level(self.chosen, self.current)
                             and self.best is not None and not same_level(self.best, self.current),
-            "delta_best_vs_current": None if self.delta is None else
-            {"value": self.delta.value, "ci95_half_width": self.delta.half_width, "seeds": self.delta.n_seeds},
+            "delta_best_vs_current": estimate_json(self.delta),
             "decision": self.decision, "alarms": [self.alarm] if self.alarm else [],
         }
 
@@ -133,8 +132,7 @@ def final_comparison(store: ResultsDir, grid: Grid, changed: list[str], start: P
     metric, note = choose_metric(records, requested_metric)
     delta = delta_vs(finished_losses(records, metric), chosen, start, seeds)
     return {"folder": "final", "changed": changed, "metric": metric, "metric_note": note, "seeds": seeds,
-            "delta": None if delta is None else {"value": delta.value, "ci95_half_width": delta.half_width,
-                                                 "seeds": delta.n_seeds},
+            "delta": estimate_json(delta),
             "estimate": delta}
 
 

@@ -25,7 +25,8 @@ from mainrun.variant import Variant
 
 from .axes import Level, Point, level_text, same_level
 from .cells import cell_key, read_records
-from .effects import Cells, Effect, Estimate, delta_vs, factorial_effects, holm, seeds_to_resolve, verdict
+from .effects import (Cells, Effect, Estimate, delta_vs, estimate_from_json, factorial_effects, holm, seeds_to_resolve,
+                      verdict)
 from .grid import swap_label
 from .metrics import choose_metric
 from .store import ResultsDir
@@ -324,9 +325,7 @@ class SweepSummary:
         return self.record["stages"]
 
     def final_estimate(self) -> Estimate | None:
-        final = self.record.get("final") or {}
-        delta = final.get("delta")
-        return None if delta is None else Estimate(delta["value"], delta["ci95_half_width"], delta["seeds"])
+        return estimate_from_json((self.record.get("final") or {}).get("delta"))
 
 
 def summarise_sweep(root: str | Path) -> SweepSummary:

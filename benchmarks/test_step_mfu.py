@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from benchmarks.common import BASELINE, PRESET, SHAPE, describe
-from benchmarks.throughput import make_step
-from mainrun.runtime import keep_freed_memory_mapped, restore_default_allocator
+from benchmarks.throughput import make_step, use_allocator_of
+from mainrun.runtime import restore_default_allocator
 from mainrun.training import flops_per_token
 
 pytestmark = pytest.mark.benchmark(warmup=True, warmup_iterations=3, min_rounds=15)
@@ -36,7 +36,7 @@ def test_square_matmul(benchmark, n):
 @pytest.fixture(params=["reference", "sdpa"], ids=["reference kernels", "fast kernels"])
 def attention(request):
     """The allocator goes with the kernels, as in training (mainrun.train) and in throughput.py."""
-    restore_default_allocator() if request.param == "reference" else keep_freed_memory_mapped()
+    use_allocator_of(request.param)
     yield request.param
     restore_default_allocator()
 

@@ -61,6 +61,12 @@ def warm_up(device: torch.device, dtype=torch.float32, seconds: float = 1.0) -> 
         sync(device)
 
 
+def use_allocator_of(attention: str) -> None:
+    """The reference kernels run with glibc's default allocator, the fast path keeps freed memory
+    mapped as training does (mainrun.train)."""
+    restore_default_allocator() if attention == "reference" else keep_freed_memory_mapped()
+
+
 def matmul_peak_gflops(device: torch.device, dtype=torch.float32, warm_s: float = 1.0) -> float:
     """The best median over a few square sizes, after `warm_up`: the machine's own attainable peak,
     not a datasheet's."""
@@ -165,7 +171,7 @@ def measure_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
         tokens = cfg.training.batch_size * cfg.model.block_size
         for attention in (["reference"] if args.reference else []) + ["sdpa"]:
             if device.type == "cpu":
-                restore_default_allocator() if attention == "reference" else keep_freed_memory_mapped()
+                use_allocator_of(attention)
             grid = build_grid("baseline" if attention == "reference" else args.variants, None)
             for variant in [point.variant for point in grid.points]:
                 step, params = make_step(cfg, variant, attention, device, args.precision)

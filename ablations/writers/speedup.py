@@ -5,7 +5,7 @@ import math
 import os
 from pathlib import Path
 
-from ..effects import Effect
+from ..effects import Effect, estimate_json
 from ..speedup import SpeedUp
 from ..store import to_json, write_atomic
 from ..summary import Summary
@@ -34,16 +34,13 @@ def speedup_md(summary: Summary, found: list[SpeedUp], effects: list[Effect] | N
 
 
 def speedup_json(found: list[SpeedUp], effects: list[Effect] | None, budgets_root: Path) -> str:
-    def estimate(e):
-        return None if e is None else {"value": e.value, "ci95_half_width": e.half_width, "seeds": e.n_seeds}
-
     return to_json({"budgets_folder": str(budgets_root),
                     "speedups": [{"point": str(s.point), "label": s.label, "text": s.text(), "bound": s.bound,
-                                  "log_speedup": estimate(s.estimate),
+                                  "log_speedup": estimate_json(s.estimate),
                                   "per_seed": {str(k): {"speedup": v, "kind": kind}
                                                for k, (v, kind) in s.per_seed.items()}} for s in found],
                     "effects_on_log_speedup": None if effects is None else [
-                        {"name": e.name, **estimate(e.estimate)} for e in effects]})
+                        {"name": e.name, **estimate_json(e.estimate)} for e in effects]})
 
 
 def write_speedups(summary: Summary, found: list[SpeedUp], effects: list[Effect] | None, budgets_root: Path,

@@ -9,7 +9,7 @@ from tabulate import tabulate
 from mainrun.components import FAMILIES
 
 from ..axes import axis_label, level_text, same_level
-from ..effects import Estimate
+from ..effects import Estimate, estimate_from_json
 from ..metrics import METRICS
 from ..stages import comparison_verdict
 from ..summary import SweepSummary
@@ -21,8 +21,7 @@ def table(body: list[list[Any]], headers: list[str]) -> str:
 
 
 def stage_delta(stage: dict[str, Any]) -> Estimate | None:
-    delta = stage.get("delta_best_vs_current")
-    return None if delta is None else Estimate(delta["value"], delta["ci95_half_width"], delta["seeds"])
+    return estimate_from_json(stage.get("delta_best_vs_current"))
 
 
 def config_text(values: dict[str, Any]) -> str:
