@@ -76,7 +76,7 @@ def budget_study(study: Study, summary: Summary) -> Study:
     if not steps:
         raise ConfigError("--speedup: the reference point has no finished cell to take its steps from")
     budget_steps = sorted({max(1, round(b * statistics.median(steps))) for b in study.budgets})
-    dropped = ("grid", "axes", "design", "around", "speedup", "out", "tune", "tune_seeds")
+    dropped = ("grid", "axes", "design", "around", "speedup", "out", "tune", "tune_seeds", "tune_extend", "shared_default")
     kept = {k: v for k, v in study.options.items() if k not in dropped}
     if summary.tuning is not None:
         kept["seeds"] = ",".join(map(str, summary.seeds))

@@ -38,6 +38,13 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
                            "reach its loss over the tokens it used (speedup.md)")
     grid.add_argument("--tune-seeds", type=int, metavar="N",
                       help="how many of the seeds pick the tuned value (default 1); the rest measure")
+    grid.add_argument("--tune-extend", type=int, metavar="N",
+                      help="with --tune: when a variant's pick is at an end of the candidates, try the next value "
+                           "beyond it by the grid's own ratio, up to N new values per variant (default 2; 0: never)")
+    grid.add_argument("--shared-default", action=argparse.BooleanOptionalAction, default=None,
+                      help="with --tune: also train every variant at the shared default value on the measuring seeds, "
+                           "for the tuned-against-default comparison (default: yes; --no-shared-default saves a "
+                           "third of a tuned study's cells)")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, out_help: str) -> None:

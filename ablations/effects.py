@@ -99,16 +99,22 @@ def verdict(estimate: Estimate, margin: float = DEFAULT_MARGIN) -> str:
     return "within noise"
 
 
-def holm(estimates: list[Estimate]) -> list[Estimate]:
-    """Holm's step-down adjustment over every effect of one table (Holm 1979): controls the chance of
-    calling any zero effect "beyond noise" at 5%, whatever the dependence between the tests. Returns
-    the estimates with `p_adjusted` set (unchanged where there is no p-value)."""
-    tested = sorted((e.p_value, i) for i, e in enumerate(estimates) if e.p_value is not None)
+def holm_adjust(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment (Holm 1979) of a family of p-values (None: not tested): controls the
+    chance of any false claim among them at 5%, whatever the dependence between the tests."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
     m, running, adjusted = len(tested), 0.0, {}
     for rank, (p, i) in enumerate(tested):
         running = max(running, min(1.0, (m - rank) * p))
         adjusted[i] = running
-    return [replace(e, p_adjusted=adjusted.get(i)) for i, e in enumerate(estimates)]
+    return [adjusted.get(i) for i in range(len(p_values))]
+
+
+def holm(estimates: list[Estimate]) -> list[Estimate]:
+    """Holm's adjustment over every effect of one table: calling any zero effect "beyond noise" has a
+    5% chance at most. Returns the estimates with `p_adjusted` set (unchanged where there is no p-value)."""
+    adjusted = holm_adjust([e.p_value for e in estimates])
+    return [replace(e, p_adjusted=a) for e, a in zip(estimates, adjusted)]
 
 
 def seeds_to_resolve(effect: float, sd: float, max_seeds: int = 1000) -> int | None:

@@ -133,6 +133,7 @@ class Phase:
     points: list[Point]
     seeds: Sequence[int]
     note: str = ""  # printed before it trains (a tuning decision, say)
+    role: str = ""  # what its cells are for, in the progress lines: tuning, measuring
 
 
 @dataclass

@@ -1,15 +1,16 @@
 """Run the same study at several model sizes and say which findings hold as the model grows.
 
     python -m ablations.ladder --rungs d_model=64,128,256 --grid full --scale cpu --data titles.txt
-    python -m ablations.ladder --rungs d_model=64,128,256 --rungs n_layer=1,2,4 --axes opt=adamw,muon --tune lr=...
+    python -m ablations.ladder --toward mainrun --rungs 8 --train-rungs 1-4 --axes opt=adamw,muon --tune lr=...
 
-Rung i takes the i-th value of every --rungs axis. Each rung is an ordinary results folder
-(OUT/rung<i>-<settings>), so the same command resumes a ladder, and any study runs at each rung: a
-grid, a fraction, --tune, or a sweep's final comparison. Every rung trains on the same data for the
-preset's epochs: the ladder asks whether a finding made on this data holds in a larger model trained
-on it, as the reference run trains 7 epochs whatever its width. Then each finding's estimates are
-fitted against log compute and extrapolated to --target-flops (default: the reference run's), see
-`ablations.scaling`.
+With `--rungs SETTING=VALUES`, rung i takes the i-th value of every --rungs axis. With `--toward
+SCALE --rungs N`, the rungs walk from the study's own configuration to that preset's in every shape
+setting at once (`ablations.path`), the last rung being the target run itself; `--train-rungs`
+trains a range of them (the CPU's lower rungs, a GPU's upper ones) into the same ladder folder.
+Each rung is an ordinary results folder (OUT/rung<i>-<settings>), so the same command resumes a
+ladder, and any study runs at each rung: a grid, a fraction, --tune, or a sweep's final comparison.
+The ladder then reads every rung whose folder exists, backtests each predictor of a finding at the
+target on the rungs themselves, and predicts with the one that backtested best (`ablations.scaling`).
 """
 from __future__ import annotations
 
@@ -25,12 +26,9 @@ from mainrun.errors import ConfigError
 from .api import run_study
 from .axes import level_text, parse_axes
 from .cli import add_common_arguments, add_grid_arguments, command_line
-from .effects import Estimate
-from .grid import swap_label
-from .scaling import REFERENCE_RUN_FLOPS, LadderSummary, rung_compute, trends
-from .speedup import SpeedUp
+from .path import PATH_SETTINGS, describe_path, parse_rung_range, path_rungs, target_config
+from .scaling import REFERENCE_RUN_FLOPS, LadderSummary, summarise_ladder
 from .study import Study
-from .summary import Summary, SweepSummary
 from .writers import plotting_available
 from .writers.ladder import ladder_console, write_ladder
 
@@ -54,39 +52,15 @@ def rung_folder(index: int, settings: dict[str, Any]) -> str:
     return f"rung{index}-" + "-".join(f"{k}={level_text(v)}" for k, v in settings.items())
 
 
-def findings_of(summary: Summary | SweepSummary, speedups: list[SpeedUp] | None = None) -> dict[str, Estimate]:
-    """What a rung found: its effects (a factorial study), else each row's delta, else a sweep's final
-    comparison; and with --speedup each variant's log speed-up."""
-    found = {f"log speed-up: {s.label}": s.estimate for s in speedups or [] if s.label and s.estimate is not None}
-    return {**differences_of(summary), **found}
-
-
-def differences_of(summary: Summary | SweepSummary) -> dict[str, Estimate]:
-    if isinstance(summary, SweepSummary):
-        final = summary.final_estimate()
-        return {"sweep: chosen vs start": final} if final is not None else {}
-    if summary.effects:
-        return {effect.name: effect.estimate for effect in summary.effects}
-    return {f"{row.label} vs {summary.reference_label}": row.delta for row in summary.rows if row.delta is not None}
-
-
-def tuned_values(summaries: list[Summary | SweepSummary]) -> dict[str, list[str | None]]:
-    """With --tune: each variant's chosen value at each rung, `(edge)` when it is at the end of the
-    candidates. Under μP a variant should keep its value as the width grows; where it moves, the
-    rungs did not share an optimum."""
-    per_rung = []
-    for summary in summaries:
-        tuning = summary.tuning if isinstance(summary, Summary) else None
-        per_rung.append({} if tuning is None else {
-            swap_label(point, summary.references): level_text(value) + (" (edge)" if tuning.alarms.get(point) else "")
-            for point, value in tuning.chosen.items()})
-    names = list(dict.fromkeys(name for chosen in per_rung for name in chosen))
-    return {name: [chosen.get(name) for chosen in per_rung] for name in names}
-
-
 def default_root(options: dict[str, Any], rungs: list[dict[str, Any]]) -> Path:
     text = json.dumps({"options": options, "rungs": rungs}, sort_keys=True, default=str)
     return Path("runs") / f"ladder-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def study_of(options: dict[str, Any]) -> Study:
+    options = dict(options)
+    study_file = options.pop("study", None)
+    return Study.from_toml(study_file, **options) if study_file else Study.from_options(**options)
 
 
 def rung_studies(options: dict[str, Any], rungs: list[dict[str, Any]], root: Path) -> list[Study]:
@@ -94,47 +68,68 @@ def rung_studies(options: dict[str, Any], rungs: list[dict[str, Any]], root: Pat
     for setting in rungs[0]:
         if options.get(setting) is not None:
             raise ConfigError(f"{setting} is given both as a flag and in --rungs; keep one")
-    study_file = options.pop("study", None)
-    studies = []
-    for index, settings in enumerate(rungs, 1):
-        rung_options = {**options, **settings, "out": str(root / rung_folder(index, settings))}
-        studies.append(Study.from_toml(study_file, **rung_options) if study_file else Study.from_options(**rung_options))
-    return studies
+    return [study_of({**options, **settings, "out": str(root / rung_folder(index, settings))})
+            for index, settings in enumerate(rungs, 1)]
 
 
-def run_ladder(options: dict[str, Any], rungs: list[dict[str, Any]], target: float, command: str) -> tuple[LadderSummary, bool]:
-    """Train every rung (each resumes), then fit each finding's trend; (the summary, whether any cell failed)."""
+def toward(options: dict[str, Any], target: str, count: int) -> tuple[list[dict[str, Any]], dict[str, Any], dict]:
+    """A path's rungs from the study's own configuration to the preset `target`; the options without
+    the shape settings the path now sets, and the path as ladder.json records it."""
+    start = study_of({k: v for k, v in options.items() if k != "out"}).base
+    rungs = path_rungs(start, target_config(target), count)
+    return rungs, {k: v for k, v in options.items() if k not in PATH_SETTINGS}, describe_path(start, target, rungs)
+
+
+def run_ladder(options: dict[str, Any], rungs: list[dict[str, Any]], target: float, command: str,
+               train: list[int] | None = None, path: dict | None = None) -> tuple[LadderSummary, bool]:
+    """Train the rungs asked for (each resumes; all by default), then summarise every rung whose folder
+    exists; (the summary, whether any cell failed)."""
     given = {k: v for k, v in options.items() if v is not None and v != []}
     root = Path(given.pop("out", None) or default_root(given, rungs))
     studies = rung_studies(dict(given), rungs, root)
-    outcomes = [run_study(study, f"{command}  # rung {i}") for i, study in enumerate(studies, 1)]
-    summaries = [outcome.summary for outcome in outcomes]
-    compute = [rung_compute(s.records) if isinstance(s, Summary) else None for s in summaries]
-    metric = next((s.metric for s in summaries if isinstance(s, Summary)), "val_loss")
-    ladder = LadderSummary(root, list(rungs[0]), rungs, [rung_folder(i, s) for i, s in enumerate(rungs, 1)], compute,
-                           trends(compute, [findings_of(o.summary, o.speedups) for o in outcomes], target), target, metric,
-                           tuned_values(summaries))
-    return ladder, any(outcome.failed for outcome in outcomes)
+    train = train or list(range(1, len(rungs) + 1))
+    failed = False
+    for index in train:
+        failed |= bool(run_study(studies[index - 1], f"{command}  # rung {index}").failed)
+    folders = [rung_folder(i, s) for i, s in enumerate(rungs, 1)]
+    spec = {"axes": list(rungs[0]), "rungs": [{"settings": s, "folder": f} for s, f in zip(rungs, folders)],
+            "target_flops": target, "path": path, "margin": studies[0].report.margin,
+            "metric": studies[0].report.metric}
+    return summarise_ladder(root, spec), failed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog="python -m ablations.ladder", description=__doc__.strip().splitlines()[0])
     parser.add_argument("--rungs", action="append", required=True, metavar="SETTING=VALUES",
-                        help="a setting and its value at each rung, e.g. d_model=64,128,256; several --rungs move "
-                             "together")
-    parser.add_argument("--target-flops", type=float, default=REFERENCE_RUN_FLOPS,
-                        help=f"training compute to extrapolate to (default {REFERENCE_RUN_FLOPS:.3g}: the reference "
-                             "run, 27M parameters, 7 epochs of 100,000 titles)")
+                        help="a setting and its value at each rung, e.g. d_model=64,128,256 (several --rungs move "
+                             "together); with --toward, the number of rungs on the path")
+    parser.add_argument("--toward", metavar="SCALE",
+                        help="walk every shape setting geometrically from the study's configuration (rung 1) to this "
+                             "preset's (the last rung), e.g. --toward mainrun --rungs 8")
+    parser.add_argument("--train-rungs", metavar="RANGE",
+                        help="train only these rungs, e.g. 1-4 (default: every rung); rungs trained before, or "
+                             "elsewhere and copied into the folder, join the ladder")
+    parser.add_argument("--target-flops", type=float,
+                        help=f"training compute to predict at (default {REFERENCE_RUN_FLOPS:.3g}: the reference run, "
+                             "27M parameters, 7 epochs of 100,000 titles)")
     add_grid_arguments(parser)
     add_common_arguments(parser, "the ladder's folder, one results folder per rung inside (default runs/ladder-<hash>)")
     args = parser.parse_args(argv)
-    if args.target_flops <= 0:
+    target = args.target_flops if args.target_flops is not None else REFERENCE_RUN_FLOPS
+    if target <= 0:
         raise ConfigError("--target-flops must be positive")
-    rungs = parse_rungs(args.rungs)
-    options = {k: v for k, v in vars(args).items() if k not in ("rungs", "target_flops")}
+    options = {k: v for k, v in vars(args).items() if k not in ("rungs", "target_flops", "toward", "train_rungs")}
+    path = None
+    if args.toward is not None:
+        if len(args.rungs) != 1 or not args.rungs[0].isdigit():
+            raise ConfigError("--toward takes the number of rungs, e.g. --toward mainrun --rungs 8")
+        rungs, options, path = toward(options, args.toward, int(args.rungs[0]))
+    else:
+        rungs = parse_rungs(args.rungs)
+    train = parse_rung_range(args.train_rungs, len(rungs))
     if options.get("out") is not None:
         ensure_writable(options["out"], "--out", directory=True)
-    ladder, failed = run_ladder(options, rungs, args.target_flops, command_line("ablations.ladder", argv))
+    ladder, failed = run_ladder(options, rungs, target, command_line("ablations.ladder", argv), train, path)
     plotted = plotting_available(args.plot)[0]
     write_ladder(ladder, plotted)
     print(ladder_console(ladder, plotted), end="", flush=True)

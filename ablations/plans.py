@@ -26,6 +26,7 @@ from .text import count
 from .stages import Stage, decide, final_comparison, start_values
 from .store import ResultsDir
 from .study import Study
+from .tuning import with_setting
 
 
 def default_out(study: Study, runner: Runner, grid: Grid, digest: str) -> Path:
@@ -79,12 +80,24 @@ class TunePlan:
                      swept=[*grid.hyperparameters, tune.axis])
 
     def phases(self, store: ResultsDir) -> Iterator[Phase]:
+        """The candidates on the tuning seeds; then, while any point's pick sits at an end of what it
+        tried, the next candidate beyond it; then each point at its pick on the measuring seeds."""
         grid, tune = self.study.grid, self.study.tune
-        yield Phase(tune.tuning_points(grid.points), tune.tune_seeds)
-        chosen = tune.choose(store, grid.points)
-        note = f"tuned {tune.axis_label}: " + "; ".join(f"{swap_label(p, grid.references)} -> {level_text(v)}"
-                                                        for p, v in chosen.items())
-        yield Phase(tune.evaluation_points(grid.points, chosen), tune.eval_seeds, note)
+        yield Phase(tune.tuning_points(grid.points), tune.tune_seeds, role="tuning")
+        while True:
+            searches, _ = tune.search(store, grid.points)
+            pending = {p: s.pending for p, s in searches.items() if s.pending is not None}
+            if not pending:
+                break
+            yield Phase([with_setting(p, tune.axis, v) for p, v in pending.items()], tune.tune_seeds,
+                        f"extending {tune.axis_label} where the pick is at an end: " + "; ".join(
+                            f"{swap_label(p, grid.references)} -> {level_text(v)}" for p, v in pending.items()),
+                        role="tuning, extended")
+        chosen = {p: s.best for p, s in searches.items() if s.best is not None}
+        note = f"tuned {tune.axis_label}: " + "; ".join(
+            f"{swap_label(p, grid.references)} -> {level_text(v)}" + (" (still at an end)" if searches[p].alarm(tune.axis)
+                                                                      else "") for p, v in chosen.items())
+        yield Phase(tune.evaluation_points(grid.points, chosen), tune.eval_seeds, note, role="measuring")
 
 
 @dataclass

@@ -1,45 +1,44 @@
-"""Which findings hold as the model grows: each effect's trend over a ladder's rungs, fitted against
-log compute and extrapolated to a target run.
+"""Which findings hold as the model grows: a ladder's rungs read from their folders, each predictor
+backtested on them (`ablations.backtest`), and each finding predicted at the target compute by the
+predictor that backtested best, with a verdict.
 
 A rung is one results folder of the same study at one model size. Its compute is the training FLOPs
-of one run (6N + 12 L T d per token, PaLM's appendix B, times the tokens trained), read from its
-records. An effect's estimates at the rungs are fitted as
+of one run (6N + 12 L T d per token, PaLM's appendix B, times the tokens trained), the median over its
+finished cells. A finding is an effect, a row's delta, a sweep's final comparison or a log speed-up.
 
-    effect = a + b log10(compute)
-
-by weighted least squares, each rung weighted by 1/se^2 (se: the standard error of its paired
-estimate over seeds). Where the rungs scatter about the line more than their own errors allow
-(reduced chi-square above 1, only possible with three rungs or more), the fit's covariance is scaled
-by it (Birge's ratio), so that a poor straight line widens the interval rather than hiding behind
-small per-rung errors. Intervals are normal (z = 1.96). The prediction at the target compute is an
-extrapolation and is always reported as one.
-
-Verdicts, read from the fit:
-- holds: the predicted effect's interval excludes 0 with the sign measured at the largest rung;
-- grows: as `holds`, and the slope's interval excludes 0 in the effect's direction;
-- flips sign: the predicted interval excludes 0 with the opposite sign to the largest rung's;
-- fades: the prediction's interval includes 0, while the largest rung's effect was beyond noise and
-  the slope's interval excludes 0 towards zero;
-- cannot tell: anything else, including fewer than two rungs with an interval.
+Verdicts at the target, from the chosen predictor's prediction there; "beyond noise" is a
+Holm-adjusted p below 0.05 over every finding of the ladder (one family of claims, as each rung's
+table is one):
+- negligible: the whole 95% interval lies inside +/- the margin, whatever its sign;
+- holds: beyond noise, with the sign measured at the largest rung, and not clearly larger or smaller;
+- grows / shrinks: as holds, and the prediction differs from the largest rung's measurement beyond
+  both their intervals (combined in quadrature), away from zero or towards it;
+- flips sign: beyond noise, with the opposite sign to the largest rung's;
+- fades: not beyond noise at the target, while the largest rung's was beyond its own interval and the
+  prediction is clearly closer to zero;
+- cannot tell: anything else; also wherever the finding rests on a tuned pick still at an end of its
+  candidates (an optimum not found is no measurement of the variant).
 """
 from __future__ import annotations
 
+import json
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from mainrun.training import model_flops_per_token
 
-from .effects import Estimate, estimate_json
+from .backtest import Rung, Score, backtest, choose, predict
+from .effects import ALPHA, DEFAULT_MARGIN, Estimate, holm_adjust, t_critical_975
+from .grid import swap_label
+from .predictors import BASELINE, PREDICTORS, Measured, Prediction
 
-Z95 = 1.959963984540054
 # The reference run: 27,172,864 parameters, 6 layers of width 512 over 128-token windows, 994 steps of
 # 64 x 128 tokens (7 epochs of the hub's 100,000 titles; reference notes, sections 1, 3 and 4).
 REFERENCE_RUN_FLOPS = model_flops_per_token(27_172_864, 6, 128, 512) * 994 * 64 * 128
-VERDICTS = ("holds", "grows", "flips sign", "fades", "cannot tell")
+VERDICTS = ("negligible", "holds", "grows", "shrinks", "flips sign", "fades", "cannot tell")
 
 
 def tokens_trained(record: dict[str, Any]) -> int:
@@ -61,109 +60,227 @@ def rung_compute(records: list[dict[str, Any]]) -> float | None:
     return statistics.median(flops) if flops else None
 
 
-def standard_error(estimate: Estimate | None) -> float | None:
-    if estimate is None or estimate.half_width is None or estimate.sd is None or estimate.n_seeds < 2:
+def measured(estimate: Estimate | None) -> Measured | None:
+    """A paired estimate as a predictor reads it; None without an interval (one seed)."""
+    if estimate is None or estimate.half_width is None or estimate.n_seeds < 2:
         return None
-    return max(estimate.sd / math.sqrt(estimate.n_seeds), 1e-12)  # a zero spread still weighs finitely
+    se = estimate.sd / math.sqrt(estimate.n_seeds) if estimate.sd is not None \
+        else estimate.half_width / t_critical_975(estimate.n_seeds - 1)
+    return Measured(estimate.value, se, estimate.n_seeds - 1)
 
 
 @dataclass(frozen=True)
-class Fit:
-    intercept: float
-    slope: float  # per decade of compute
-    slope_half_width: float
-    covariance: tuple[tuple[float, float], tuple[float, float]]
-
-    def at(self, compute: float) -> tuple[float, float]:
-        """(prediction, half-width of its 95% interval) at `compute` FLOPs."""
-        x = math.log10(compute)
-        (c00, c01), (_, c11) = self.covariance
-        variance = c00 + 2 * x * c01 + x * x * c11
-        return self.intercept + self.slope * x, Z95 * math.sqrt(max(variance, 0.0))
-
-
-def fit_trend(compute: list[float], values: list[float], errors: list[float]) -> Fit:
-    """Weighted least squares of `values` on log10(compute); `errors` are standard errors."""
-    x, y, se = np.log10(compute), np.asarray(values, float), np.asarray(errors, float)
-    coefficients, covariance = np.polyfit(x, y, 1, w=1.0 / se, cov="unscaled")
-    slope, intercept = coefficients
-    if len(x) > 2:
-        residuals = (y - (intercept + slope * x)) / se
-        covariance = covariance * max(1.0, float(residuals @ residuals) / (len(x) - 2))
-    # polyfit orders (slope, intercept); Fit keeps (intercept, slope).
-    c = ((covariance[1, 1], covariance[0, 1]), (covariance[0, 1], covariance[0, 0]))
-    return Fit(float(intercept), float(slope), Z95 * math.sqrt(covariance[0, 0]),
-               tuple(tuple(float(v) for v in row) for row in c))  # type: ignore[arg-type]
-
-
-def verdict(fit: Fit | None, largest: Estimate | None, target: float) -> str:
-    if fit is None or largest is None:
-        return "cannot tell"
-    predicted, half = fit.at(target)
-    slope_clear = abs(fit.slope) > fit.slope_half_width
-    if abs(predicted) > half:
-        if math.copysign(1, predicted) != math.copysign(1, largest.value):
-            return "flips sign"
-        return "grows" if slope_clear and math.copysign(1, fit.slope) == math.copysign(1, predicted) else "holds"
-    beyond_noise = largest.within_noise is False
-    towards_zero = slope_clear and math.copysign(1, fit.slope) != math.copysign(1, largest.value)
-    return "fades" if beyond_noise and towards_zero else "cannot tell"
-
-
-@dataclass(frozen=True)
-class Trend:
-    """One finding across the rungs: its estimates, the fit and what it says at the target."""
-
+class Finding:
     name: str
-    compute: list[float | None]
-    estimates: list[Estimate | None]
-    fit: Fit | None
-    target: float
+    measured: list[Measured | None]  # per rung of the ladder
+    predictions: dict[str, Prediction | None]  # at the target, by each predictor
+    predictor: str  # the one the verdict uses
+    p_adjusted: float | None  # Holm over the ladder's findings
     verdict: str
 
     @property
-    def predicted(self) -> tuple[float, float] | None:
-        return self.fit.at(self.target) if self.fit else None
-
-
-def trend(name: str, compute: list[float | None], estimates: list[Estimate | None], target: float) -> Trend:
-    usable = [(c, e, se) for c, e in zip(compute, estimates) if c and (se := standard_error(e)) is not None]
-    fit = None
-    if len({c for c, _, _ in usable}) >= 2:
-        fit = fit_trend([c for c, _, _ in usable], [e.value for _, e, _ in usable], [se for _, _, se in usable])
-    largest = max(usable, key=lambda u: u[0])[1] if usable else None
-    return Trend(name, compute, estimates, fit, target, verdict(fit, largest, target))
-
-
-def trends(compute: list[float | None], findings: list[dict[str, Estimate]], target: float) -> list[Trend]:
-    """A trend per finding named at any rung (`findings[i]`: name -> estimate at rung i), in first-seen order."""
-    names = list(dict.fromkeys(name for rung in findings for name in rung))
-    return [trend(name, compute, [rung.get(name) for rung in findings], target) for name in names]
+    def predicted(self) -> Prediction | None:
+        return self.predictions.get(self.predictor)
 
 
 @dataclass(frozen=True)
 class LadderSummary:
-    """A ladder's rungs (their settings and folders), each rung's compute, and a trend per finding."""
-
-    root: Any  # Path
+    root: Path
     axes: list[str]  # the settings the rungs move
-    rungs: list[dict[str, Any]]  # per rung: its settings
-    folders: list[str]  # per rung: its results folder, relative to root
-    compute: list[float | None]
-    trends: list[Trend]
+    rungs: list[Rung]  # the rungs whose folders exist, in ladder order
+    planned: list[dict[str, Any]]  # every rung of the ladder: settings and folder, trained or not
     target: float
     metric: str
-    tuned: dict[str, list[str | None]] = field(default_factory=dict)  # with --tune: variant -> its value per rung
+    margin: float
+    findings: list[Finding]
+    scores: dict[str, Score]
+    choice: tuple[str, str]  # the predictor used at the target, and why
+    path: dict[str, Any] | None = None  # with --toward: where the rungs walk from and to
+
+    @property
+    def compute(self) -> list[float | None]:
+        return [r.compute for r in self.rungs]
+
+    @property
+    def tuned(self) -> dict[str, list[str | None]]:
+        names = list(dict.fromkeys(name for rung in self.rungs for name in rung.tuned))
+        return {name: [rung.tuned.get(name) for rung in self.rungs] for name in names}
+
+    def spec(self) -> dict[str, Any]:
+        """What `summarise_ladder` needs to compute this again from the folders."""
+        return {"axes": self.axes, "rungs": self.planned, "target_flops": self.target, "path": self.path,
+                "metric": self.metric, "margin": self.margin}
 
     def as_dict(self) -> dict[str, Any]:
-        return {"axes": self.axes, "metric": self.metric, "target_flops": self.target,
-                "rungs": [{"settings": s, "folder": f, "flops": c}
-                          for s, f, c in zip(self.rungs, self.folders, self.compute)],
-                "findings": [{"name": t.name, "estimates": [estimate_json(e) for e in t.estimates],
-                              "fit": None if t.fit is None else {
-                                  "intercept": t.fit.intercept, "slope_per_decade": t.fit.slope,
-                                  "slope_ci95_half_width": t.fit.slope_half_width},
-                              "extrapolated": None if t.predicted is None else {
-                                  "value": t.predicted[0], "ci95_half_width": t.predicted[1]},
-                              "verdict": t.verdict} for t in self.trends],
+        def prediction(p: Prediction | None) -> dict[str, Any] | None:
+            return None if p is None else {"value": p.value, "ci95": [p.low, p.high], "p_value": p.p_value}
+
+        return {**self.spec(),
+                "measured_rungs": [{"index": r.index, "settings": r.settings, "folder": r.folder, "flops": r.compute,
+                                    "reference_loss": None if r.reference is None else r.reference.value}
+                                   for r in self.rungs],
+                "predictor": {"name": self.choice[0], "why": self.choice[1]},
+                "backtest": {name: score.as_dict() for name, score in self.scores.items()},
+                "findings": [{"name": f.name,
+                              "estimates": [None if m is None else {"value": m.value, "ci95_half_width": m.half_width,
+                                                                    "seeds": m.df + 1} for m in f.measured],
+                              "at_target": {name: prediction(p) for name, p in f.predictions.items()},
+                              "predictor": f.predictor, "p_adjusted": f.p_adjusted, "verdict": f.verdict}
+                             for f in self.findings],
                 "tuned": self.tuned}
+
+
+def verdict(finding: Finding, largest: Measured | None, tainted: bool, margin: float) -> str:
+    predicted = finding.predicted
+    if predicted is None or largest is None:
+        return "cannot tell"
+    if tainted:
+        return "cannot tell (a tuned pick at an end)"
+    if -margin <= predicted.low and predicted.high <= margin:
+        return "negligible"
+    side = predicted.high - predicted.value if largest.value > predicted.value else predicted.value - predicted.low
+    apart = abs(predicted.value - largest.value) > math.hypot(side, largest.half_width)
+    farther = abs(predicted.value) > abs(largest.value)
+    if finding.p_adjusted is not None and finding.p_adjusted < ALPHA:
+        if math.copysign(1, predicted.value) != math.copysign(1, largest.value):
+            return "flips sign"
+        return ("grows" if farther else "shrinks") if apart else "holds"
+    if abs(largest.value) > largest.half_width and apart and not farther:
+        return "fades"
+    return "cannot tell"
+
+
+def findings_at_target(rungs: list[Rung], target: float, margin: float, chosen: str) -> list[Finding]:
+    names = list(dict.fromkeys(name for rung in rungs for name in rung.findings))
+    drafts = []
+    for name in names:
+        predictions = {predictor: predict(predictor, rungs, name, target) for predictor in PREDICTORS}
+        # A predictor that cannot speak for this finding (too few rungs) leaves it to the largest rung.
+        used = chosen if predictions.get(chosen) is not None else BASELINE
+        drafts.append(Finding(name, [rung.findings.get(name) for rung in rungs], predictions, used, None, ""))
+    adjusted = holm_adjust([None if f.predicted is None else f.predicted.p_value for f in drafts])
+    found = []
+    for draft, p in zip(drafts, adjusted):
+        measured_at = [(rung, m) for rung, m in zip(rungs, draft.measured) if m is not None and rung.compute]
+        measured_at.sort(key=lambda rm: rm[0].compute)
+        largest = measured_at[-1][1] if measured_at else None
+        used = measured_at[-1:] if draft.predictor == BASELINE else measured_at
+        finding = replace(draft, p_adjusted=p)
+        tainted_here = any(draft.name in rung.tainted for rung, _ in used)
+        found.append(replace(finding, verdict=verdict(finding, largest, tainted_here, margin)))
+    return found
+
+
+def summarise_ladder(root: str | Path, spec: dict[str, Any]) -> LadderSummary:
+    """The ladder in `root` as `spec` describes it (ladder.json's first keys): every rung whose folder
+    exists, the backtest of every predictor on them, and each finding at the target."""
+    root = Path(root)
+    margin = spec.get("margin", DEFAULT_MARGIN)
+    rungs = [rung for index, planned in enumerate(spec["rungs"], 1)
+             if (rung := read_rung(root, index, planned, spec.get("metric", "auto"), margin)) is not None]
+    names = list(dict.fromkeys(name for rung in rungs for name in rung.findings))
+    scores = backtest(rungs, names)
+    choice = choose(scores)
+    findings = findings_at_target(rungs, spec["target_flops"], margin, choice[0])
+    metric = next((r.metric for r in rungs), spec.get("metric", "auto"))
+    return LadderSummary(root, spec["axes"], rungs, spec["rungs"], spec["target_flops"], metric, margin, findings,
+                         scores, choice, spec.get("path"))
+
+
+def read_ladder(root: str | Path) -> LadderSummary:
+    """A ladder folder summarised again from its ladder.json and its rungs' folders."""
+    from mainrun.errors import ConfigError
+
+    path = Path(root) / "ladder.json"
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} cannot be read ({type(exc).__name__})") from None
+    if "rungs" not in spec or "target_flops" not in spec:
+        raise ConfigError(f"{path} was written by an older ladder; run its ladder command again to rewrite it")
+    return summarise_ladder(root, spec)
+
+
+def read_rung(root: Path, index: int, planned: dict[str, Any], metric: str, margin: float) -> Rung | None:
+    """One rung from its results folder; None when the folder holds no results yet."""
+    from .study import ReportOptions
+    from .summary import Summary, summarise, summarise_sweep
+
+    folder = root / planned["folder"]
+    if (folder / "run.json").exists():
+        summary: Any = summarise(folder, ReportOptions(metric=metric, margin=margin))
+    elif (folder / "sweep.json").exists():
+        summary = summarise_sweep(folder)
+    else:
+        return None
+    if not isinstance(summary, Summary):
+        final = summary.final_estimate()
+        return Rung(index, planned["settings"], planned["folder"], None,
+                    {"sweep: chosen vs start": measured(final)} if final is not None else {}, metric=metric)
+    found = {name: measured(e) for name, e in differences_of(summary).items()}
+    found.update({name: measured(e) for name, e in speedups_of(folder).items()})
+    return Rung(index, planned["settings"], planned["folder"], rung_compute(summary.records), found,
+                reference_loss(summary), tainted(summary, list(found)), tuned_values(summary), summary.metric)
+
+
+def differences_of(summary: Any) -> dict[str, Estimate]:
+    """What a rung found: its effects (a factorial study), else each row's delta against the reference."""
+    if summary.effects:
+        return {effect.name: effect.estimate for effect in summary.effects}
+    return {f"{row.label} vs {summary.reference_label}": row.delta for row in summary.rows if row.delta is not None}
+
+
+def speedups_of(folder: Path) -> dict[str, Estimate]:
+    """With --speedup: each variant's log speed-up, from the folder's speedup.json."""
+    path = folder / "speedup.json"
+    if not path.exists():
+        return {}
+    found = json.loads(path.read_text(encoding="utf-8"))["speedups"]
+    return {f"log speed-up: {s['label']}": Estimate(s["log_speedup"]["value"], s["log_speedup"]["ci95_half_width"],
+                                                     s["log_speedup"]["seeds"])
+            for s in found if s["label"] and s.get("log_speedup")}
+
+
+def reference_loss(summary: Any) -> Measured | None:
+    """The reference's loss over the measuring seeds: the reference row's, or where the design has no
+    reference point, the mean over every row, seed by seed (seeds where every row finished)."""
+    metric, row = summary.metric, summary.reference
+    if row is not None:
+        values = [r[metric] for r in row.ok if r.get(metric) is not None and math.isfinite(r[metric])]
+    else:
+        per_seed = {s: [r[metric] for row_ in summary.rows for r in row_.ok if r["seed"] == s and r.get(metric) is not None]
+                    for s in summary.seeds}
+        values = [statistics.fmean(v) for v in per_seed.values() if len(v) == len(summary.rows)]
+    if len(values) < 2:
+        return None
+    return Measured(statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values)), len(values) - 1)
+
+
+def tainted(summary: Any, names: list[str]) -> frozenset[str]:
+    """The findings that rest on a tuned pick still at an end of its candidates: every effect when any
+    point is (a two-level effect's contrast weighs every point), else the deltas and speed-ups of those
+    points and, through the reference, of every row."""
+    tuning = summary.tuning
+    edge = {p for p, alarm in (tuning.alarms.items() if tuning else []) if alarm}
+    if not edge:
+        return frozenset()
+    if summary.effects or any(p == (summary.reference.point if summary.reference else None) for p in edge):
+        return frozenset(names)
+    labels = {swap_label(p, summary.references) for p in edge}
+    return frozenset(n for n in names if any(n.startswith(f"{label} vs") or n == f"log speed-up: {label}"
+                                             for label in labels))
+
+
+def tuned_values(summary: Any) -> dict[str, str]:
+    """With --tune: each variant's pick, `(edge)` where it is still at an end of its candidates."""
+    from .axes import level_text
+
+    tuning = summary.tuning
+    if tuning is None:
+        return {}
+    return {swap_label(p, summary.references): level_text(v) + (" (edge)" if tuning.alarms.get(p) else "")
+            for p, v in tuning.chosen.items()}
+
+
+__all__ = ["REFERENCE_RUN_FLOPS", "VERDICTS", "Finding", "LadderSummary", "Rung", "read_ladder", "rung_compute",
+           "run_flops", "summarise_ladder", "tokens_trained"]

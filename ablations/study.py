@@ -29,7 +29,7 @@ from .axes import Level, Point, axis_label, check_no_flag_conflict, level_text, 
 from .effects import DEFAULT_MARGIN
 from .grid import Grid, build_grid, parse_seeds
 from .metrics import METRIC_CHOICES
-from .tuning import Tune, parse_tune
+from .tuning import DEFAULT_EXTEND, Tune, parse_tune
 
 BACKENDS = ("local", "submitit", "submitit-local")
 DEFAULT_SEEDS = 3
@@ -38,8 +38,8 @@ DEFAULT_SEEDS = 3
 DEFAULT_TIMEOUT_MIN = 240
 
 # Where each option goes in a study file; the training settings go to their config section.
-STUDY = ("scale", "grid", "around", "axes", "design", "seeds", "tune", "tune_seeds", "variant", "stage", "final_seeds",
-         "plugin", "speedup")
+STUDY = ("scale", "grid", "around", "axes", "design", "seeds", "tune", "tune_seeds", "tune_extend", "shared_default",
+         "variant", "stage", "final_seeds", "plugin", "speedup")
 REPORT = ("metric", "margin", "target_effect")
 RUN = ("out", "plot", "backend", "workers", "partition", "gpus_per_job", "timeout_min", "mem_gb", "tensorboard",
        "allow_code_change", *(name for name, s in CONTEXT_SETTINGS.items() if s.command_line))
@@ -176,11 +176,14 @@ class Study:
                       budgets=budgets)
         if "stage" in options:
             return cls(**common, stages=stages_of(options, base, seeds))
+        loose = [name for name in ("tune_seeds", "tune_extend", "shared_default") if name in options and "tune" not in options]
+        if loose:
+            raise ConfigError(f"--{loose[0].replace('_', '-')} goes with --tune, which is not given")
         grid = build_grid(options.get("grid"), options.get("axes"), options.get("design"), base, options.get("around"))
         settings = settings_given(options)
         check_no_flag_conflict(grid.axes, settings)
         tune = parse_tune(options.get("tune"), options.get("tune_seeds", 1), list(seeds), grid, settings,
-                          report.metric)
+                          report.metric, options.get("tune_extend", DEFAULT_EXTEND), options.get("shared_default", True))
         for point in tune.tuning_points(grid.points) if tune else grid.points:
             point.apply(base).resolved().validate()  # e.g. rope needs an even head dimension: fail now
         return cls(**common, grid=grid, tune=tune)

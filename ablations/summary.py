@@ -31,7 +31,7 @@ from .grid import swap_label
 from .metrics import choose_metric
 from .store import ResultsDir
 from .study import ReportOptions
-from .tuning import Tune, boundary_alarm, with_setting
+from .tuning import Tune, with_setting
 
 
 @dataclass
@@ -106,6 +106,12 @@ class Tuning:
     default_effects: list[Effect] | None
     default_resolution: Resolution | None
     series: dict[str, dict[Any, list[float]]]  # label -> value -> per-seed metric, for the sensitivity plot
+    extensions: dict[Point, tuple[Level, ...]] = field(default_factory=dict)  # the candidates each point added
+
+    @property
+    def values(self) -> list[Level]:
+        """Every candidate any point tried, ascending: the initial grid and the extensions."""
+        return sorted({v for by_value in self.series.values() for v in by_value} | set(self.tune.values))
 
 
 @dataclass
@@ -253,15 +259,16 @@ def summarise_tuned(root: Path, run: dict[str, Any], points: list[Point], option
     """A --tune folder: the table and effects at each point's own value on the held-out seeds; the
     tuning itself and the same points at the shared default in `tuning`."""
     store, references, tune = ResultsDir(root), references_of(run), Tune.from_run(run["tune"])
-    means, tune_metric = tune.means(store, points)
-    chosen = tune.chosen_from(means)
+    searches, tune_metric = tune.search(store, points)
+    chosen = {p: s.best for p, s in searches.items() if s.best is not None}
     eval_seeds = list(tune.eval_seeds)
-    tuning_records = read_records(store, tune.tuning_points(points), tune.tune_seeds)
+    tried = [with_setting(p, tune.axis, v) for p, s in searches.items() for v in s.tried]
+    tuning_records = read_records(store, tried, tune.tune_seeds)
     tuned_points = [with_setting(p, tune.axis, chosen[p]) for p in points if p in chosen]
     tuned_records = read_records(store, tuned_points, eval_seeds)
-    default_records = read_records(store, points, eval_seeds)
+    default_records = read_records(store, points, eval_seeds) if tune.shared_default else []
     metric, note = choose_metric(tuned_records + default_records, options.metric)
-    alarms = {p: boundary_alarm(tune.axis, list(tune.values), v) for p, v in chosen.items()}
+    alarms = {p: searches[p].alarm(tune.axis) for p in chosen}
     rows = rows_of(tuned_points, eval_seeds, tuned_records, references, metric)
     for row in rows:
         grid_point = next(p for p, v in chosen.items() if with_setting(p, tune.axis, v) == row.point)
@@ -273,16 +280,18 @@ def summarise_tuned(root: Path, run: dict[str, Any], points: list[Point], option
     series = {swap_label(p, references): {v: [r[tune_metric] for s in tune.tune_seeds
                                               if (r := store.read_record(cell_key(with_setting(p, tune.axis, v), s)))
                                               and r["status"] == "ok" and r.get(tune_metric) is not None]
-                                          for v in tune.values} for p in points}
-    default_effects = effects_of(points, finished_losses(default_records, metric), eval_seeds, references)
-    tuning = Tuning(tune, tune_metric, means, chosen, alarms,
+                                          for v in searches[p].tried} for p in points}
+    default_effects = effects_of(points, finished_losses(default_records, metric), eval_seeds, references) \
+        if tune.shared_default else None
+    tuning = Tuning(tune, tune_metric, {p: s.means for p, s in searches.items()}, chosen, alarms,
                     f"{tune.axis_label} ({', '.join(shared)})" if shared else tune.axis_label,
-                    rows_of(points, eval_seeds, default_records, references, metric), default_effects,
-                    resolution_of(default_effects, options), series)
+                    rows_of(points, eval_seeds, default_records, references, metric) if tune.shared_default else [],
+                    default_effects, resolution_of(default_effects, options), series,
+                    {p: s.extensions for p, s in searches.items() if s.extensions})
     records = tuning_records + tuned_records + default_records
+    cells = len(tried) * len(tune.tune_seeds) + len(points) * len(eval_seeds) * (2 if tune.shared_default else 1)
     return Summary(root, run, options, metric, note, eval_seeds, references, rows, effects,
-                   resolution_of(effects, options), records, curves_of(store, tuned_records),
-                   len(points) * (len(tune.values) * len(tune.tune_seeds) + 2 * len(eval_seeds)), tuning)
+                   resolution_of(effects, options), records, curves_of(store, tuned_records), cells, tuning)
 
 
 def with_samples(summary: Summary, num: int = 5) -> Summary:

@@ -185,18 +185,31 @@ def tuning_sections(summary: Summary, tuning: Tuning) -> list[str]:
         "",
         tuning_table(summary, tuning),
         "",
+        *extension_lines(summary, tuning),
         f"## Each variant at its own {label}",
         "",
     ]
 
 
+def extension_lines(summary: Summary, tuning: Tuning) -> list[str]:
+    """Which variants' candidates were extended past an end of the grid, and the bound."""
+    tune = tuning.tune
+    if not tune.extend:
+        return ["A pick at an end of the candidates was not extended (--tune-extend 0).", ""]
+    extended = [f"{swap_label(p, summary.references)} ({', '.join(level_text(v) for v in values)})"
+                for p, values in tuning.extensions.items()]
+    return [f"A pick at an end of the candidates is extended by the grid's own ratio, up to {tune.extend} new "
+            f"value(s) per variant: " + ("; ".join(extended) if extended else "none was needed") + ".", ""]
+
+
 def tuning_table(summary: Summary, tuning: Tuning) -> str:
     tune = tuning.tune
-    headers = ["variant", *(f"{tune.axis_label}={level_text(v)}" for v in tune.values), "chosen", "alarm"]
+    values = tuning.values
+    headers = ["variant", *(f"{tune.axis_label}={level_text(v)}" for v in values), "chosen", "alarm"]
     body = []
     for p, by_value in tuning.means.items():
         body.append([swap_label(p, summary.references), *(f"{by_value[v]:.4f}" if v in by_value else ""
-                                                          for v in tune.values),
+                                                          for v in values),
                      level_text(tuning.chosen[p]) if p in tuning.chosen else "none finished",
                      tuning.alarms.get(p) or ""])
     return table(body, headers)
@@ -220,11 +233,13 @@ def results_md(summary: Summary, plots: list[tuple[str, str]], plot_note: str) -
         out = header_lines(summary, f", {label} tuned per variant") + tuning_sections(summary, tuning)
         out += [*([note, ""] if note else []), variant_table(summary.rows, notes=True), ""]
         out += effects_section(summary.effects, summary, summary.resolution, f"Effects at each variant's tuned {label}")
-        out += effects_section(tuning.default_effects, summary, tuning.default_resolution,
-                               f"Effects at the shared default {tuning.default_label}")
-        if summary.effects and tuning.default_effects:
-            out += ["## Tuned against default", "", comparison_table(tuning.default_effects, summary.effects, label), ""]
-        out += [f"## Every variant at the shared default {tuning.default_label}", "",
-                variant_table(tuning.default_rows), ""]
+        if tuning.tune.shared_default:
+            out += effects_section(tuning.default_effects, summary, tuning.default_resolution,
+                                   f"Effects at the shared default {tuning.default_label}")
+            if summary.effects and tuning.default_effects:
+                out += ["## Tuned against default", "", comparison_table(tuning.default_effects, summary.effects, label),
+                        ""]
+            out += [f"## Every variant at the shared default {tuning.default_label}", "",
+                    variant_table(tuning.default_rows), ""]
     out += failures_and_plots(summary, plots, plot_note)
     return "\n".join(out) + "\n"

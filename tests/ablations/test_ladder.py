@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ablations import ladder
 from ablations.effects import Estimate
-from ablations.scaling import REFERENCE_RUN_FLOPS, Fit, fit_trend, run_flops, trend, verdict
+from ablations.scaling import REFERENCE_RUN_FLOPS, run_flops
 from mainrun.config import TrainConfig
 from mainrun.errors import ConfigError
 from tests.ablations.synthetic import install

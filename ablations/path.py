@@ -1,0 +1,82 @@
+"""Rungs on the path to a target run: every shape setting moves geometrically from the study's own
+configuration (the first rung) to the target's (the last rung), together.
+
+    python -m ablations.ladder --toward mainrun --rungs 8 --train-rungs 1-4 --scale cpu --d-model 128 ...
+
+A ladder whose rungs only widen the model extrapolates along one axis while the target differs from
+them in depth, window, vocabulary and data as well; then most of the distance to the target lies
+along axes no rung varied. Here rung i of n sits at t = (i - 1) / (n - 1) of the way, in log space,
+along every setting of `PATH_SETTINGS` at once:
+
+    value_i = start^(1 - t) * target^t, rounded to an integer (at least 1)
+
+and the width is heads x head dimension, each interpolated so (the head dimension rounded to an even
+number, which RoPE needs), so that d_model stays divisible by the heads. Training compute is about a
+product of these settings (parameters x tokens), so the rungs are about evenly spaced in log compute,
+and the last rung is the target run itself. Every other setting (dropout, lr, evaluations, ...) stays
+what the study sets it to.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from mainrun.config import SCALES, TrainConfig
+from mainrun.errors import ConfigError
+
+# The settings a path moves: the model's shape, the window and batch, the vocabulary and the data.
+PATH_SETTINGS = ("d_model", "n_head", "n_layer", "block_size", "batch_size", "vocab_size", "num_titles", "epochs")
+
+
+def geometric(start: float, end: float, t: float) -> float:
+    return start ** (1.0 - t) * end ** t
+
+
+def even(value: float) -> int:
+    return max(2, 2 * round(value / 2))
+
+
+def path_point(start: TrainConfig, target: TrainConfig, t: float) -> dict[str, int]:
+    """The shape settings a fraction t of the way from `start` to `target`, in log space."""
+    values = {name: max(1, round(geometric(start.get(name), target.get(name), t)))
+              for name in PATH_SETTINGS if name != "d_model"}
+    head_dim = even(geometric(start.get("d_model") / start.get("n_head"), target.get("d_model") / target.get("n_head"), t))
+    return {"d_model": values["n_head"] * head_dim, **values}
+
+
+def path_rungs(start: TrainConfig, target: TrainConfig, count: int) -> list[dict[str, int]]:
+    """`count` rungs from `start` (rung 1) to `target` (the last rung), each a dict of PATH_SETTINGS."""
+    if count < 2:
+        raise ConfigError("--rungs: a path needs at least two rungs (three to judge a trend)")
+    rungs = [path_point(start, target, i / (count - 1)) for i in range(count)]
+    for i, (lower, upper) in enumerate(zip(rungs, rungs[1:]), 1):
+        if lower == upper:
+            raise ConfigError(f"--rungs {count}: rungs {i} and {i + 1} would be the same model; ask for fewer rungs or "
+                              "start further from the target")
+    return rungs
+
+
+def target_config(name: str) -> TrainConfig:
+    if name not in SCALES:
+        raise ConfigError(f"--toward {name}: unknown scale; valid: {', '.join(SCALES)}")
+    return TrainConfig.from_scale(name)
+
+
+def parse_rung_range(spec: str | None, count: int) -> list[int]:
+    """`"1-4"` -> [1, 2, 3, 4]; `"5"` -> [5]; None -> every rung. Rungs are numbered from 1."""
+    if spec is None:
+        return list(range(1, count + 1))
+    first, _, last = spec.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise ConfigError(f"--train-rungs {spec}: expected a rung or a range, e.g. 1-4") from None
+    if not 1 <= low <= high <= count:
+        raise ConfigError(f"--train-rungs {spec}: the path has rungs 1 to {count}")
+    return list(range(low, high + 1))
+
+
+def describe_path(start: TrainConfig, target_name: str, rungs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ladder.json records of a path: where it starts, where it goes, the rule and every rung."""
+    return {"toward": target_name, "start": {name: start.get(name) for name in PATH_SETTINGS},
+            "rule": "geometric in every setting of the path; width = heads x an even head dimension",
+            "rungs": rungs}
