@@ -10,14 +10,17 @@ along every setting of `PATH_SETTINGS` at once:
 
     value_i = start^(1 - t) * target^t, rounded to an integer (at least 1)
 
-and the width is heads x head dimension, each interpolated so (the head dimension rounded to an even
-number, which RoPE needs), so that d_model stays divisible by the heads. Training compute is about a
-product of these settings (parameters x tokens), so the rungs are about evenly spaced in log compute,
-and the last rung is the target run itself. Every other setting (dropout, lr, evaluations, ...) stays
-what the study sets it to.
+Layers, heads and epochs are small integers, and rounding them alone would bunch the rungs (2 -> 3
+layers is half as much again). So their partners absorb the rounding: the width is set so that
+layers x width^2 moves geometrically, the titles so that titles x epochs does; the width is then
+rounded to heads x an even head dimension (RoPE needs it even; d_model stays divisible by the
+heads). Training compute is about parameters x tokens, so the rungs sit about evenly in log compute,
+and the last rung is the target run itself. Every other setting (dropout, lr, evaluations, ...)
+stays what the study sets it to.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mainrun.config import SCALES, TrainConfig
@@ -37,10 +40,22 @@ def even(value: float) -> int:
 
 def path_point(start: TrainConfig, target: TrainConfig, t: float) -> dict[str, int]:
     """The shape settings a fraction t of the way from `start` to `target`, in log space."""
-    values = {name: max(1, round(geometric(start.get(name), target.get(name), t)))
-              for name in PATH_SETTINGS if name != "d_model"}
-    head_dim = even(geometric(start.get("d_model") / start.get("n_head"), target.get("d_model") / target.get("n_head"), t))
-    return {"d_model": values["n_head"] * head_dim, **values}
+    def at(name: str) -> float:
+        return geometric(start.get(name), target.get(name), t)
+
+    def product(cfg: TrainConfig, *names: str) -> float:
+        return math.prod(cfg.get(n) ** (2 if n == "d_model" else 1) for n in names)
+
+    coarse = {name: max(1, round(at(name))) for name in ("n_head", "n_layer", "epochs")}
+    # The width absorbs the depth's rounding (layers x width^2 moves geometrically), the titles absorb the
+    # epochs' (titles x epochs does): compute, about a product of the two, stays evenly spaced in log.
+    width = math.sqrt(geometric(product(start, "n_layer", "d_model"), product(target, "n_layer", "d_model"), t)
+                      / coarse["n_layer"])
+    titles = geometric(product(start, "num_titles", "epochs"), product(target, "num_titles", "epochs"), t) / coarse["epochs"]
+    fine = {name: max(1, round(at(name))) for name in ("block_size", "batch_size", "vocab_size")}
+    return {"d_model": coarse["n_head"] * even(width / coarse["n_head"]), "n_head": coarse["n_head"],
+            "n_layer": coarse["n_layer"], **{k: fine[k] for k in ("block_size", "batch_size", "vocab_size")},
+            "num_titles": max(1, round(titles)), "epochs": coarse["epochs"]}
 
 
 def path_rungs(start: TrainConfig, target: TrainConfig, count: int) -> list[dict[str, int]]:

@@ -196,32 +196,33 @@ def multiplier_targets(compute: np.ndarray, deltas: np.ndarray, delta_var: np.nd
 
 
 @functools.lru_cache(maxsize=64)
-def reference_curves(compute: tuple[float, ...], reference: tuple[Measured, ...]) -> tuple[np.ndarray, ...]:
+def reference_curves(compute: tuple[float, ...], reference: tuple[Measured, ...],
+                     draws: int = BOOTSTRAP_DRAWS) -> tuple[np.ndarray, ...]:
     """The reference's curve fitted to its loss at each rung as measured (row 0), then to each of
     BOOTSTRAP_DRAWS redraws from each rung's t distribution: (E, A, alpha), one entry per row. The same
     draws for every finding, so that one report is one computation."""
     rng = np.random.default_rng(20261205)
     values = np.array([m.value for m in reference])
-    noise = np.stack([rng.standard_t(max(m.df, 1), BOOTSTRAP_DRAWS) * m.se for m in reference], axis=1)
+    noise = np.stack([rng.standard_t(max(m.df, 1), draws) * m.se for m in reference], axis=1)
     variance = np.array([max(m.se, 1e-12) ** 2 for m in reference])
     return fit_curves(np.array(compute), np.vstack([values, values + noise]), variance)
 
 
-def compute_multiplier(series: Series, at: float) -> Prediction | None:
+def compute_multiplier(series: Series, at: float, draws: int = BOOTSTRAP_DRAWS) -> Prediction | None:
     if len(series.measured) < 3 or any(r is None for r in series.reference):
         return None
     compute = np.array(series.compute)
-    curves = reference_curves(series.compute, tuple(r for r in series.reference if r is not None))
+    curves = reference_curves(series.compute, tuple(r for r in series.reference if r is not None), draws)
     rng = np.random.default_rng(abs(hash(series.measured)) % 2**32)
     values = np.array([m.value for m in series.measured])
-    noise = np.stack([rng.standard_t(max(m.df, 1), BOOTSTRAP_DRAWS) * m.se for m in series.measured], axis=1)
+    noise = np.stack([rng.standard_t(max(m.df, 1), draws) * m.se for m in series.measured], axis=1)
     delta_var = np.array([max(m.se, 1e-12) ** 2 for m in series.measured])
     predicted = multiplier_targets(compute, np.vstack([values, values + noise]), delta_var, curves, at)
-    draws = predicted[1:][np.isfinite(predicted[1:])]
-    if not math.isfinite(predicted[0]) or len(draws) < BOOTSTRAP_DRAWS // 2:
+    redrawn = predicted[1:][np.isfinite(predicted[1:])]
+    if not math.isfinite(predicted[0]) or len(redrawn) < draws // 2:
         return None  # the curve does not fall with compute, or the variant beats its floor
-    low, high = np.percentile(draws, [2.5, 97.5])
-    p = min(1.0, 2.0 * min(np.mean(draws <= 0), np.mean(draws >= 0)) + 1.0 / len(draws))
+    low, high = np.percentile(redrawn, [2.5, 97.5])
+    p = min(1.0, 2.0 * min(np.mean(redrawn <= 0), np.mean(redrawn >= 0)) + 1.0 / len(redrawn))
     return Prediction(float(predicted[0]), float(min(low, predicted[0])), float(max(high, predicted[0])), float(p))
 
 

@@ -96,6 +96,7 @@ class LadderSummary:
     scores: dict[str, Score]
     choice: tuple[str, str]  # the predictor used at the target, and why
     path: dict[str, Any] | None = None  # with --toward: where the rungs walk from and to
+    metric_note: str = ""  # why the metric, when it is not the reference's
 
     @property
     def compute(self) -> list[float | None]:
@@ -175,16 +176,36 @@ def summarise_ladder(root: str | Path, spec: dict[str, Any]) -> LadderSummary:
     """The ladder in `root` as `spec` describes it (ladder.json's first keys): every rung whose folder
     exists, the backtest of every predictor on them, and each finding at the target."""
     root = Path(root)
-    margin = spec.get("margin", DEFAULT_MARGIN)
-    rungs = [rung for index, planned in enumerate(spec["rungs"], 1)
-             if (rung := read_rung(root, index, planned, spec.get("metric", "auto"), margin)) is not None]
+    margin, requested = spec.get("margin", DEFAULT_MARGIN), spec.get("metric", "auto")
+    summaries = {index: summary for index, planned in enumerate(spec["rungs"], 1)
+                 if (summary := rung_summary(root / planned["folder"], requested, margin)) is not None}
+    metric, note = ladder_metric(list(summaries.values()), requested)
+    if metric != requested:
+        summaries = {i: rung_summary(root / spec["rungs"][i - 1]["folder"], metric, margin) for i in summaries}
+    rungs = [read_rung(index, spec["rungs"][index - 1], summary) for index, summary in summaries.items()]
     names = list(dict.fromkeys(name for rung in rungs for name in rung.findings))
     scores = backtest(rungs, names)
     choice = choose(scores)
     findings = findings_at_target(rungs, spec["target_flops"], margin, choice[0])
-    metric = next((r.metric for r in rungs), spec.get("metric", "auto"))
     return LadderSummary(root, spec["axes"], rungs, spec["rungs"], spec["target_flops"], metric, margin, findings,
-                         scores, choice, spec.get("path"))
+                         scores, choice, spec.get("path"), note)
+
+
+def ladder_metric(summaries: list[Any], requested: str) -> tuple[str, str]:
+    """What every rung ranks by. Left to itself (auto), the reference metric, unless the rungs score
+    different shares of their val text (the batch x block window changes along a path: section 11's
+    trap, now between rungs), then val_loss_full, which scores every val token once."""
+    if requested != "auto":
+        return requested, ""
+    coverages = [statistics.median(c) for s in summaries
+                 if (c := [r["val_coverage"] for r in getattr(s, "records", []) if r.get("val_coverage") is not None])]
+    records = [r for s in summaries for r in getattr(s, "records", []) if r["status"] == "ok"]
+    if coverages and max(coverages) - min(coverages) > 1e-3 and all(r.get("val_loss_full") is not None
+                                                                     for r in records):
+        return "val_loss_full", (f"The rungs score {100 * min(coverages):.1f}% to {100 * max(coverages):.1f}% of their "
+                                 "val text with the reference metric, so the ladder compares val_loss_full, which "
+                                 "scores every val token once.")
+    return next((s.metric for s in summaries if hasattr(s, "metric")), "val_loss"), ""
 
 
 def read_ladder(root: str | Path) -> LadderSummary:
@@ -201,24 +222,28 @@ def read_ladder(root: str | Path) -> LadderSummary:
     return summarise_ladder(root, spec)
 
 
-def read_rung(root: Path, index: int, planned: dict[str, Any], metric: str, margin: float) -> Rung | None:
-    """One rung from its results folder; None when the folder holds no results yet."""
+def rung_summary(folder: Path, metric: str, margin: float) -> Any:
+    """A rung's results folder summarised; None when it holds no results yet."""
     from .study import ReportOptions
-    from .summary import Summary, summarise, summarise_sweep
+    from .summary import summarise, summarise_sweep
 
-    folder = root / planned["folder"]
     if (folder / "run.json").exists():
-        summary: Any = summarise(folder, ReportOptions(metric=metric, margin=margin))
-    elif (folder / "sweep.json").exists():
-        summary = summarise_sweep(folder)
-    else:
-        return None
+        return summarise(folder, ReportOptions(metric=metric, margin=margin))
+    if (folder / "sweep.json").exists():
+        return summarise_sweep(folder)
+    return None
+
+
+def read_rung(index: int, planned: dict[str, Any], summary: Any) -> Rung:
+    """What the ladder reads from one rung's summary: its compute, findings, reference loss, picks."""
+    from .summary import Summary
+
     if not isinstance(summary, Summary):
         final = summary.final_estimate()
         return Rung(index, planned["settings"], planned["folder"], None,
-                    {"sweep: chosen vs start": measured(final)} if final is not None else {}, metric=metric)
+                    {"sweep: chosen vs start": measured(final)} if final is not None else {})
     found = {name: measured(e) for name, e in differences_of(summary).items()}
-    found.update({name: measured(e) for name, e in speedups_of(folder).items()})
+    found.update({name: measured(e) for name, e in speedups_of(summary.root).items()})
     return Rung(index, planned["settings"], planned["folder"], rung_compute(summary.records), found,
                 reference_loss(summary), tainted(summary, list(found)), tuned_values(summary), summary.metric)
 
