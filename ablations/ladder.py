@@ -21,11 +21,13 @@ from typing import Any
 
 from mainrun.cli import OneLineArgumentParser, ensure_writable, run_cli
 from mainrun.components import FAMILIES
+from mainrun.config import TrainConfig
 from mainrun.errors import ConfigError
 
 from .api import run_study
 from .axes import level_text, parse_axes
 from .cli import add_common_arguments, add_grid_arguments, command_line
+from .engine import data_spec
 from .path import PATH_SETTINGS, describe_path, parse_rung_range, path_rungs, target_config
 from .scaling import REFERENCE_RUN_FLOPS, LadderSummary, summarise_ladder
 from .study import Study
@@ -80,13 +82,46 @@ def toward(options: dict[str, Any], target: str, count: int) -> tuple[list[dict[
     return rungs, {k: v for k, v in options.items() if k not in PATH_SETTINGS}, describe_path(start, target, rungs)
 
 
-def run_ladder(options: dict[str, Any], rungs: list[dict[str, Any]], target: float, command: str,
+def planned_flops(cfg: TrainConfig, cache_dir: str | None = None) -> float:
+    """The training FLOPs of one run of `cfg` before it trains: its parameters from the model built on
+    the meta device (no memory), its steps from its data (the tokenizer is trained, and cached, now)."""
+    import torch
+
+    from mainrun import data
+    from mainrun.data import sources
+    from mainrun.model import GPT, GPTConfig
+    from mainrun.training import batches_per_epoch, flops_per_token
+
+    cfg = cfg.resolved()
+    d, t = cfg.data, cfg.training
+    corpus = data.prepare(data_spec(sources.resolve(d.source), d.source), d.num_titles, d.val_frac, t.seed,
+                          d.vocab_size, cache_dir)
+    with torch.device("meta"):
+        params = GPT(GPTConfig.of(cfg, corpus.info.vocab_size, corpus.eos_id)).num_params()
+    steps = t.max_steps or t.epochs * batches_per_epoch(len(corpus.train_ids), cfg.model.block_size, t.batch_size)
+    return flops_per_token(cfg, params) * steps * t.batch_size * cfg.model.block_size
+
+
+def target_flops(given: float | None, toward_scale: str | None, last_rung: Study) -> float:
+    """--target-flops; else, toward the reference run, its compute as published (section 1's 994 steps,
+    which §9's figures were measured at); else the compute the path's last rung will take."""
+    if given is not None:
+        if given <= 0:
+            raise ConfigError("--target-flops must be positive")
+        return given
+    if toward_scale is None or toward_scale == "mainrun":
+        return REFERENCE_RUN_FLOPS
+    return planned_flops(last_rung.base.with_values(seed=last_rung.seeds[0]), last_rung.execution.context.cache_dir)
+
+
+def run_ladder(options: dict[str, Any], rungs: list[dict[str, Any]], target: float | None, command: str,
                train: list[int] | None = None, path: dict | None = None) -> tuple[LadderSummary, bool]:
     """Train the rungs asked for (each resumes; all by default), then summarise every rung whose folder
-    exists; (the summary, whether any cell failed)."""
+    exists; (the summary, whether any cell failed). `target` None: `target_flops`'s default."""
     given = {k: v for k, v in options.items() if v is not None and v != []}
     root = Path(given.pop("out", None) or default_root(given, rungs))
     studies = rung_studies(dict(given), rungs, root)
+    target = target_flops(target, path["toward"] if path else None, studies[-1])
     train = train or list(range(1, len(rungs) + 1))
     failed = False
     for index in train:
@@ -111,13 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                              "elsewhere and copied into the folder, join the ladder")
     parser.add_argument("--target-flops", type=float,
                         help=f"training compute to predict at (default {REFERENCE_RUN_FLOPS:.3g}: the reference run, "
-                             "27M parameters, 7 epochs of 100,000 titles)")
+                             "27M parameters, 7 epochs of 100,000 titles; with --toward another preset, that run's)")
     add_grid_arguments(parser)
     add_common_arguments(parser, "the ladder's folder, one results folder per rung inside (default runs/ladder-<hash>)")
     args = parser.parse_args(argv)
-    target = args.target_flops if args.target_flops is not None else REFERENCE_RUN_FLOPS
-    if target <= 0:
-        raise ConfigError("--target-flops must be positive")
     options = {k: v for k, v in vars(args).items() if k not in ("rungs", "target_flops", "toward", "train_rungs")}
     path = None
     if args.toward is not None:
@@ -129,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     train = parse_rung_range(args.train_rungs, len(rungs))
     if options.get("out") is not None:
         ensure_writable(options["out"], "--out", directory=True)
-    ladder, failed = run_ladder(options, rungs, target, command_line("ablations.ladder", argv), train, path)
+    ladder, failed = run_ladder(options, rungs, args.target_flops, command_line("ablations.ladder", argv), train, path)
     plotted = plotting_available(args.plot)[0]
     write_ladder(ladder, plotted)
     print(ladder_console(ladder, plotted), end="", flush=True)

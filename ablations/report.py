@@ -1,7 +1,8 @@
 """Re-render a results folder's reports without training: results.md/.csv/.json, the plots and
-report.pdf (a grid's), or sweep.md (a sweep's).
+report.pdf (a grid's), sweep.md (a sweep's), or ladder.md/.json/.png (a ladder's, from its rungs).
 
     python -m ablations.report runs/full-1a2b3c4d
+    python -m ablations.report runs/ladder-1a2b3c4d
 
 Nothing here depends on when it runs, so rendering the same folder twice writes the same results.md.
 """
@@ -21,9 +22,23 @@ from .writers import write_results, write_sweep
 def write_report(root: str | Path, plot: bool | None = None, options: ReportOptions = ReportOptions()) -> str:
     """Summarise the folder and write every report of it; the markdown."""
     root = Path(root)
+    if (root / "ladder.json").exists() and not (root / "run.json").exists():
+        from .scaling import read_ladder
+        from .writers import plotting_available
+        from .writers.ladder import write_ladder
+
+        spec = ladder_spec(root, options)
+        return write_ladder(read_ladder(root, spec), plotting_available(plot)[0])
     if (root / "sweep.json").exists() and not (root / "run.json").exists():
         return write_sweep(summarise_sweep(root), plot)
     return write_results(summarise(root, options), plot)
+
+
+def ladder_spec(root: Path, options: ReportOptions) -> dict | None:
+    """The report options given on the command line replace a ladder's own (its metric and margin)."""
+    given = {k: v for k, v in (("metric", options.metric), ("margin", options.margin)) if v != getattr(
+        ReportOptions(), k)}
+    return given or None
 
 
 def main(argv: list[str] | None = None) -> int:

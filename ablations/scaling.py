@@ -208,8 +208,9 @@ def ladder_metric(summaries: list[Any], requested: str) -> tuple[str, str]:
     return next((s.metric for s in summaries if hasattr(s, "metric")), "val_loss"), ""
 
 
-def read_ladder(root: str | Path) -> LadderSummary:
-    """A ladder folder summarised again from its ladder.json and its rungs' folders."""
+def read_ladder(root: str | Path, overrides: dict[str, Any] | None = None) -> LadderSummary:
+    """A ladder folder summarised again from its ladder.json and its rungs' folders (`overrides`:
+    another metric or margin)."""
     from mainrun.errors import ConfigError
 
     path = Path(root) / "ladder.json"
@@ -219,7 +220,7 @@ def read_ladder(root: str | Path) -> LadderSummary:
         raise ConfigError(f"{path} cannot be read ({type(exc).__name__})") from None
     if "rungs" not in spec or "target_flops" not in spec:
         raise ConfigError(f"{path} was written by an older ladder; run its ladder command again to rewrite it")
-    return summarise_ladder(root, spec)
+    return summarise_ladder(root, {**spec, **(overrides or {})})
 
 
 def rung_summary(folder: Path, metric: str, margin: float) -> Any:

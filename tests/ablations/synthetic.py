@@ -15,8 +15,8 @@ LossOf = Callable[[TrainConfig], float]
 
 
 class Synthetic:
-    def __init__(self, loss_of: LossOf):
-        self.loss_of = loss_of
+    def __init__(self, loss_of: LossOf, coverage_of: Callable[[TrainConfig], float] = lambda cfg: 0.9):
+        self.loss_of, self.coverage_of = loss_of, coverage_of
         self.trained: list[Cell] = []
 
     def run(self, cells: list[Cell], results_root: Path) -> Iterator[tuple[Cell, dict[str, Any]]]:
@@ -26,7 +26,9 @@ class Synthetic:
             model = cell.config.model
             params = 12 * model.n_layer * model.d_model ** 2  # the blocks' matrices, roughly
             steps = cell.config.training.max_steps or 10
-            result = RunResult("ok", val_loss=loss, val_loss_full=loss, val_bpb=loss / 2, val_coverage=0.9, steps=steps,
+            coverage = self.coverage_of(cell.config)
+            result = RunResult("ok", val_loss=loss * coverage / 0.9, val_loss_full=loss, val_bpb=loss / 2,
+                               val_coverage=coverage, steps=steps,
                                max_steps=steps, params=params, wall_s=0.1, tokens_per_s=1.0, data=cell.source,
                                fingerprint=cell.fingerprint, flops_per_token=flops_per_token(cell.config, params))
             written = record(cell, result)
@@ -35,10 +37,11 @@ class Synthetic:
             yield cell, written
 
 
-def install(monkeypatch, loss_of: LossOf) -> Synthetic:
-    """Make the runner's local backend this synthetic one."""
+def install(monkeypatch, loss_of: LossOf, coverage_of: Callable[[TrainConfig], float] = lambda cfg: 0.9) -> Synthetic:
+    """Make the runner's local backend this synthetic one: every cell's val_loss_full is `loss_of` its
+    config, and its val_loss the share `coverage_of` of it scored (0.9 by default: the two agree)."""
     import ablations.engine
 
-    backend = Synthetic(loss_of)
+    backend = Synthetic(loss_of, coverage_of)
     monkeypatch.setattr(ablations.engine, "Local", lambda **settings: backend)
     return backend

@@ -2,14 +2,12 @@
 import json
 import math
 
-import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from scipy import stats
 
 from ablations import ladder
-from ablations.effects import Estimate
-from ablations.scaling import REFERENCE_RUN_FLOPS, run_flops
+from ablations.predictors import BASELINE, Measured, Prediction
+from ablations.scaling import Finding, run_flops, verdict
 from mainrun.config import TrainConfig
 from mainrun.errors import ConfigError
 from tests.ablations.synthetic import install
@@ -17,58 +15,30 @@ from tests.ablations.synthetic import install
 SEED_NOISE = {1337: 0.004, 1338: -0.003, 1339: 0.001}
 
 
-def weighted_line(x, y, se):
-    """Weighted least squares from its normal equations: (X'WX)^-1 X'Wy and (X'WX)^-1."""
-    X, W = np.column_stack([np.ones_like(x), x]), np.diag(1.0 / np.asarray(se) ** 2)
-    inverse = np.linalg.inv(X.T @ W @ X)
-    return inverse @ X.T @ W @ y, inverse
+def measured(value, half=0.002, n=4):
+    return Measured(value, half / stats.t.ppf(0.975, n - 1), n - 1)
 
 
-@given(values=st.lists(st.floats(-1, 1), min_size=2, max_size=2), errors=st.lists(st.floats(0.001, 0.1), min_size=2,
-                                                                                   max_size=2))
-def test_a_two_rung_fit_is_the_weighted_normal_equations(values, errors):
-    compute = [1e9, 1e10]
-    fit = fit_trend(compute, values, errors)
-    beta, covariance = weighted_line(np.log10(compute), np.asarray(values), errors)
-    assert (fit.intercept, fit.slope) == pytest.approx(tuple(beta), rel=1e-6, abs=1e-8)
-    x0 = math.log10(REFERENCE_RUN_FLOPS)
-    predicted, half = fit.at(REFERENCE_RUN_FLOPS)
-    assert predicted == pytest.approx(beta[0] + beta[1] * x0, rel=1e-6, abs=1e-7)
-    assert half == pytest.approx(1.959964 * math.sqrt(np.array([1, x0]) @ covariance @ np.array([1, x0])), rel=1e-5)
+def finding(name, predicted, largest, p_adjusted=0.001):
+    prediction = Prediction(predicted[0], predicted[0] - predicted[1], predicted[0] + predicted[1], p_adjusted)
+    return Finding(name, [measured(largest)], {BASELINE: prediction}, BASELINE, p_adjusted, "")
 
 
-def test_rungs_scattered_beyond_their_errors_widen_the_interval():
-    compute, errors = [1e9, 1e10, 1e11, 1e12], [0.01] * 4
-    straight = fit_trend(compute, [0.0, 0.1, 0.2, 0.3], errors)
-    scattered = fit_trend(compute, [0.0, 0.3, 0.0, 0.3], errors)
-    _, covariance = weighted_line(np.log10(compute), np.zeros(4), errors)
-    assert straight.slope_half_width == pytest.approx(1.959964 * math.sqrt(covariance[1, 1]), rel=1e-6)
-    assert scattered.slope_half_width > 5 * straight.slope_half_width
-
-
-def estimate(value, half=0.01, n=3):
-    return Estimate(value, half, n, sd=half / 4.303 * math.sqrt(n))  # t(2) = 4.303
-
-
-@pytest.mark.parametrize("values, expected", [
-    ([-0.10, -0.10, -0.10], "holds"),
-    ([-0.05, -0.10, -0.15], "grows"),
-    ([-0.15, -0.10, -0.05], "flips sign"),  # linear in log compute, it crosses zero long before the target
-    ([-0.06, -0.04, -0.02], "fades"),  # at 3e14 FLOPs the line reaches about zero
-    ([0.001, -0.001, 0.0], "cannot tell"),
+@pytest.mark.parametrize("predicted, largest, p, expected", [
+    ((-0.10, 0.01), -0.10, 0.001, "holds"),
+    ((-0.20, 0.01), -0.10, 0.001, "grows"),
+    ((-0.05, 0.01), -0.10, 0.001, "shrinks"),
+    ((+0.05, 0.01), -0.10, 0.001, "flips sign"),
+    ((-0.01, 0.02), -0.10, 0.4, "fades"),
+    ((-0.01, 0.02), -0.01, 0.4, "cannot tell"),
+    ((0.001, 0.0015), 0.05, 0.9, "negligible"),  # inside ±0.003 whatever the largest rung said
+    ((-0.10, 0.01), -0.10, 0.06, "cannot tell"),  # a raw p of 0.001 that Holm lifted above 0.05
 ])
-def test_verdicts(values, expected):
-    compute = [1e13, 3e13, 1e14]
-    t = trend("x", compute, [estimate(v, 0.002) for v in values], target=3e14 if expected == "fades" else 1e15)
-    assert t.verdict == expected, (t.fit, t.predicted)
-
-
-def test_without_two_rungs_with_an_interval_it_cannot_tell():
-    one_seed = Estimate(-0.2, None, 1)
-    t = trend("x", [1e9, 1e10, 1e11], [estimate(-0.1), one_seed, None], target=1e15)
-    assert t.fit is None and t.verdict == "cannot tell" and t.predicted is None
-    assert verdict(None, None, 1e15) == "cannot tell"
-    assert isinstance(trend("x", [1e9, 2e9], [estimate(-0.1), estimate(-0.2)], 1e15).fit, Fit)
+def test_verdicts_at_the_target(predicted, largest, p, expected):
+    f = finding("x", predicted, largest, p)
+    assert verdict(f, measured(largest), tainted=False, margin=0.003) == expected
+    assert verdict(f, measured(largest), tainted=True, margin=0.003) == "cannot tell (a tuned pick at an end)"
+    assert verdict(f, None, tainted=False, margin=0.003) == "cannot tell"
 
 
 def test_a_runs_compute_is_its_flops_per_token_times_its_tokens_whatever_the_accumulation():
@@ -101,7 +71,7 @@ def scale_dependent_loss(cfg: TrainConfig) -> float:
     return 3.0 + adamw + kaiming + SEED_NOISE[cfg.training.seed] * (1 + (cfg.variant.opt == "adamw"))
 
 
-def test_a_ladder_runs_the_study_at_each_rung_fits_each_effect_and_resumes(tmp_path, monkeypatch, capsys):
+def test_a_ladder_runs_the_study_at_each_rung_backtests_predicts_and_resumes(tmp_path, monkeypatch, capsys):
     backend = install(monkeypatch, scale_dependent_loss)
     argv = ["--rungs", "d_model=16,32,64", "--axes", "opt=sgd,adamw", "init=default,kaiming", "--scale", "tiny",
             "--data", "embedded", "--no-plot", "--out", str(tmp_path / "lad"), "--target-flops", "1e12"]
@@ -109,20 +79,77 @@ def test_a_ladder_runs_the_study_at_each_rung_fits_each_effect_and_resumes(tmp_p
     assert len(backend.trained) == 3 * 4 * 3
     report = json.loads((tmp_path / "lad" / "ladder.json").read_text())
     assert [r["folder"] for r in report["rungs"]] == ["rung1-d_model=16", "rung2-d_model=32", "rung3-d_model=64"]
-    flops = [r["flops"] for r in report["rungs"]]
+    flops = [r["flops"] for r in report["measured_rungs"]]
     assert flops == sorted(flops) and report["target_flops"] == 1e12
     found = {f["name"]: f for f in report["findings"]}
     adamw = found["opt: sgd -> adamw"]
     # AdamW's seed noise is twice SGD's, so its mean (0.002/3) adds to the effect.
     assert [e["value"] for e in adamw["estimates"]] == pytest.approx([v + 0.002 / 3 for v in (-0.05, -0.10, -0.15)])
-    assert adamw["verdict"] == "grows" and adamw["fit"]["slope_per_decade"] < 0
     assert found["init: default -> kaiming"]["estimates"][0]["value"] == pytest.approx(0.1, abs=1e-9)
-    assert (tmp_path / "lad" / "rung2-d_model=32" / "results.md").exists()
-    [line] = [line for line in (tmp_path / "lad" / "ladder.md").read_text().splitlines()
-              if line.startswith("| opt: sgd -> adamw")]
-    assert "(extrapolated)" in line and line.rstrip(" |").endswith("grows")
-    assert "opt: sgd -> adamw" in capsys.readouterr().out
+    # Three rungs: the largest rung is backtested twice per finding, the line once, the multiplier never.
+    backtest = report["backtest"]
+    assert [backtest[p]["predictions"] for p in ("largest rung", "line in log compute", "compute multiplier")] == [6, 3, 0]
+    assert report["predictor"]["name"] in ("largest rung", "line in log compute")
+    assert set(adamw["at_target"]) == {"largest rung", "line in log compute", "compute multiplier"}
+    assert adamw["predictor"] == report["predictor"]["name"] and adamw["verdict"] in ("grows", "holds")
+    text = (tmp_path / "lad" / "ladder.md").read_text()
+    assert "## How well each predictor did on this ladder" in text and "**The verdicts use " in text
+    assert "| opt: sgd -> adamw" in text and "## Every backtest prediction" in text
+    out = capsys.readouterr().out
+    assert "3 of 3 rungs measured" in out and "Predictor: " in out and "opt: sgd -> adamw" in out
     assert ladder.main(argv) == 0 and len(backend.trained) == 36  # every rung resumes: nothing trains again
+
+
+def test_a_path_ladder_trains_its_lower_rungs_then_joins_the_upper_ones_trained_later(tmp_path, monkeypatch, capsys):
+    def loss(cfg: TrainConfig) -> float:
+        return 3.0 - 0.02 * math.log2(cfg.model.d_model) - 0.05 * (cfg.variant.pos == "rope") \
+            + SEED_NOISE[cfg.training.seed]
+
+    backend = install(monkeypatch, loss, coverage_of=lambda cfg: 0.8 + cfg.model.block_size / 1000)
+    out = tmp_path / "path"
+    common = ["--toward", "cpu", "--rungs", "4", "--axes", "pos=learned,rope", "--scale", "tiny", "--data", "embedded",
+              "--no-plot", "--out", str(out), "--target-flops", "1e13"]
+    assert ladder.main([*common, "--train-rungs", "1-2"]) == 0
+    first = json.loads((out / "ladder.json").read_text())
+    assert len(first["rungs"]) == 4 and [r["index"] for r in first["measured_rungs"]] == [1, 2]
+    assert first["path"]["toward"] == "cpu" and first["rungs"][-1]["settings"]["d_model"] == 128
+    assert first["metric"] == "val_loss_full"  # the rungs' windows score different shares of their val text
+    assert ladder.main([*common, "--train-rungs", "3-4"]) == 0
+    assert len(backend.trained) == 4 * 2 * 3
+    report = json.loads((out / "ladder.json").read_text())
+    assert [r["index"] for r in report["measured_rungs"]] == [1, 2, 3, 4]
+    checks = {(c["finding"], c["rung"]) for c in report["backtest"]["line in log compute"]["checks"]}
+    assert checks == {("pos: learned -> rope", 3), ("pos: learned -> rope", 4)}
+    [rope] = report["findings"]
+    assert [e["value"] for e in rope["estimates"]] == pytest.approx([-0.05] * 4)
+    assert "4 of 4 rungs measured" in capsys.readouterr().out
+
+
+def test_the_target_of_a_path_is_its_last_rung_s_compute(tmp_path, monkeypatch):
+    install(monkeypatch, lambda cfg: 3.0 + SEED_NOISE[cfg.training.seed])
+    out = tmp_path / "path"
+    assert ladder.main(["--toward", "cpu", "--rungs", "3", "--train-rungs", "1", "--axes", "pos=learned,rope",
+                        "--scale", "tiny", "--data", "embedded", "--no-plot", "--out", str(out)]) == 0
+    report = json.loads((out / "ladder.json").read_text())
+    cpu = TrainConfig.from_scale("cpu", source="embedded")
+    assert report["target_flops"] == pytest.approx(ladder.planned_flops(cpu), rel=1e-9)
+    assert 1e10 < report["target_flops"] < 1e14
+
+
+def test_a_ladder_folder_is_rendered_again_by_ablations_report(tmp_path, monkeypatch):
+    from ablations import report
+
+    install(monkeypatch, scale_dependent_loss)
+    out = tmp_path / "lad"
+    assert ladder.main(["--rungs", "d_model=16,32,64", "--axes", "opt=sgd,adamw", "--scale", "tiny", "--data",
+                        "embedded", "--no-plot", "--out", str(out), "--target-flops", "1e12"]) == 0
+    before = (out / "ladder.md").read_text()
+    (out / "ladder.md").unlink()
+    assert report.main([str(out), "--no-plot"]) == 0
+    assert (out / "ladder.md").read_text() == before
+    assert report.main([str(out), "--no-plot", "--margin", "1"]) == 0
+    assert "negligible (inside" not in (out / "ladder.md").read_text()
+    assert json.loads((out / "ladder.json").read_text())["findings"][0]["verdict"] == "negligible"
 
 
 def test_a_rung_setting_given_as_a_flag_too_is_refused_before_training(tmp_path, monkeypatch):
@@ -151,18 +178,22 @@ def test_a_ladder_follows_speed_ups_too(tmp_path, monkeypatch):
     assert speedup["verdict"] == "holds"
 
 
-def test_a_tuned_ladder_says_which_variants_kept_their_value_at_every_rung(tmp_path, monkeypatch):
+def test_a_tuned_ladder_says_which_variants_kept_their_value_and_which_findings_rest_on_an_edge(tmp_path, monkeypatch):
     def loss(cfg: TrainConfig) -> float:
-        # SGD's best lr is 1e-3 at every width; AdamW's moves from 1e-3 at width 16 to 1e-2 beyond it.
-        best = 1e-2 if cfg.variant.opt == "adamw" and cfg.model.d_model > 16 else 1e-3
+        # SGD's best lr is 1e-3 at every width; AdamW's moves from 1e-3 at width 16 to beyond 1e-1 above it.
+        best = 1.0 if cfg.variant.opt == "adamw" and cfg.model.d_model > 16 else 1e-3
         return 3.0 + abs(math.log10(cfg.optim.lr / best)) + SEED_NOISE[cfg.training.seed]
 
     install(monkeypatch, loss)
     assert ladder.main(["--rungs", "d_model=16,32,64", "--axes", "opt=sgd,adamw", "--tune", "lr=1e-3,1e-2",
-                        "--seeds", "3", "--scale", "tiny", "--data", "embedded", "--no-plot",
+                        "--tune-extend", "1", "--seeds", "3", "--scale", "tiny", "--data", "embedded", "--no-plot",
                         "--out", str(tmp_path / "lad")]) == 0
-    tuned = json.loads((tmp_path / "lad" / "ladder.json").read_text())["tuned"]
-    assert tuned == {"baseline": ["0.001 (edge)"] * 3, "opt=adamw": ["0.001 (edge)", "0.01 (edge)", "0.01 (edge)"]}
+    report = json.loads((tmp_path / "lad" / "ladder.json").read_text())
+    # SGD at 1e-3 sits at the bottom: extended once to 1e-4, it is interior. AdamW above width 16 climbs to
+    # the one extension allowed (1e-1) and stays at the edge.
+    assert report["tuned"] == {"baseline": ["0.001"] * 3, "opt=adamw": ["0.001", "0.1 (edge)", "0.1 (edge)"]}
+    [adamw] = report["findings"]
+    assert adamw["verdict"] == "cannot tell (a tuned pick at an end)"
     text = (tmp_path / "lad" / "ladder.md").read_text()
     assert "1 of 2 chose the same value at every rung" in text
-    assert "| opt=adamw | 0.001 (edge) | 0.01 (edge)  | 0.01 (edge)  |" in text
+    assert "| opt=adamw | 0.001    | 0.1 (edge) | 0.1 (edge) |" in text
