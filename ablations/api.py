@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,8 @@ class Outcome:
 def run_study(study: Study, command: str = "ablations.run_study") -> Outcome:
     """Train every unfinished cell of the study and write its reports; Ctrl-C raises
     `ablations.engine.Interrupted` with every finished cell kept."""
+    if study.budgets:
+        budget_study(study)  # its options checked now, not after the study has trained
     runner = Runner.start(study, command)
     plan = plan_for(study, runner)
     if isinstance(plan, SweepPlan):
@@ -65,25 +66,27 @@ def run_study(study: Study, command: str = "ablations.run_study") -> Outcome:
     return Outcome(plan.root, summary, runner.failed + budgets.failed, found)
 
 
-def budget_study(study: Study, summary: Summary) -> Study:
-    """The reference point at each budget (budget x its steps in the study, each run with its own
-    schedule), in a folder beside the study's named after the experiment, so that every study with
-    this reference and these budgets shares its cells. In a tuned study the reference point carries
-    its tuned value (its lr picked at 1x, kept at every budget; Marin's study retunes at each
-    budget, which would strengthen the longer runs), and trains on the measuring seeds only."""
-    reference = summary.reference
-    steps = [r["max_steps"] for r in (reference.ok if reference else []) if r.get("max_steps")]
-    if not steps:
-        raise ConfigError("--speedup: the reference point has no finished cell to take its steps from")
-    budget_steps = sorted({max(1, round(b * statistics.median(steps))) for b in study.budgets})
-    dropped = ("grid", "axes", "design", "around", "speedup", "out", "tune", "tune_seeds", "tune_extend", "shared_default")
+def budget_study(study: Study, summary: Summary | None = None) -> Study:
+    """The reference point at each budget (`--budget`: a multiple of each cell's own steps, so that
+    every seed's budgets come from its own epoch, each run with its own schedule), in a folder beside
+    the study's named after the experiment, so that every study with this reference and these budgets
+    shares its cells. In a tuned study the reference point carries its tuned value (its lr picked at
+    1x, kept at every budget; Marin's study retunes at each budget, which would strengthen the longer
+    runs), and trains on the measuring seeds only. Without a summary: the study the budgets will be,
+    built before anything trains so that a bad combination fails first."""
+    dropped = ("grid", "axes", "design", "around", "speedup", "out", "tune", "tune_seeds", "tune_extend",
+               "shared_default")
     kept = {k: v for k, v in study.options.items() if k not in dropped}
-    if summary.tuning is not None:
+    reference = summary.reference if summary is not None else None
+    if summary is not None and (reference is None or not reference.ok):
+        raise ConfigError("--speedup: the reference point has no finished cell to train its budgets from")
+    if summary is not None and summary.tuning is not None:
         kept["seeds"] = ",".join(map(str, summary.seeds))
-    options = {**kept, **dict(reference.point.settings), "variant": str(reference.point.variant),
-               "axes": [f"max_steps={','.join(map(str, budget_steps))}"]}
+    point_options = {**dict(reference.point.settings), "variant": str(reference.point.variant)} if reference else {}
+    options = {**kept, **point_options, "axes": [f"budget={','.join(f'{b:g}' for b in study.budgets)}"]}
     key = json.dumps({k: v for k, v in options.items() if k not in RUN}, sort_keys=True, default=str)
-    out = summary.root.parent / f"budgets-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    root = summary.root if summary is not None else (study.execution.out or Path("runs") / "study")
+    out = root.parent / f"budgets-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
     return Study.from_options(**options, out=str(out))
 
 

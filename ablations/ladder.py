@@ -90,7 +90,7 @@ def planned_flops(cfg: TrainConfig, cache_dir: str | None = None) -> float:
     from mainrun import data
     from mainrun.data import sources
     from mainrun.model import GPT, GPTConfig
-    from mainrun.training import batches_per_epoch, flops_per_token
+    from mainrun.training import batches_per_epoch, flops_per_token, run_steps
 
     cfg = cfg.resolved()
     d, t = cfg.data, cfg.training
@@ -98,7 +98,7 @@ def planned_flops(cfg: TrainConfig, cache_dir: str | None = None) -> float:
                           d.vocab_size, cache_dir)
     with torch.device("meta"):
         params = GPT(GPTConfig.of(cfg, corpus.info.vocab_size, corpus.eos_id)).num_params()
-    steps = t.max_steps or t.epochs * batches_per_epoch(len(corpus.train_ids), cfg.model.block_size, t.batch_size)
+    steps = run_steps(cfg, batches_per_epoch(len(corpus.train_ids), cfg.model.block_size, t.batch_size))
     return flops_per_token(cfg, params) * steps * t.batch_size * cfg.model.block_size
 
 

@@ -2,8 +2,10 @@
 "Fantastic pretraining optimizers and where to find them", arXiv 2509.02046).
 
 The reference point trains at several token budgets, each its own run with its own full schedule
-(`max_steps` = budget x the study's steps, so the lr decays over each run, never read off an
-intermediate checkpoint: with a decaying schedule two runs' curves cross, even several times). A
+(`--budget`: a multiple of each cell's own steps, so every seed's budgets come from its own epoch
+and the reference's 1x is its own cell, a speed-up of exactly 1; the lr decays over each run, never
+read off an intermediate checkpoint: with a decaying schedule two runs' curves cross, even several
+times). A
 variant's speed-up, per seed, is the number of tokens the reference needs to reach the variant's
 end-of-training loss, interpolated linearly in log tokens between the two budgets that bracket it,
 divided by the tokens the variant trained on. Reported per variant as a geometric mean with a paired
@@ -24,6 +26,9 @@ from .scaling import tokens_trained
 from .summary import effects_of
 
 EXACT, AT_LEAST, AT_MOST = "exact", "at least", "at most"
+# Losses that differ by less are the same loss: floating-point rounding must not turn a budget reached
+# exactly (the reference's own 1x, say) into a bound.
+LOSS_TOLERANCE = 1e-12
 
 
 def tokens_needed(curve: list[tuple[float, float]], loss: float) -> tuple[float, str]:
@@ -31,11 +36,13 @@ def tokens_needed(curve: list[tuple[float, float]], loss: float) -> tuple[float,
     smallest budget that reaches it, interpolated in log tokens from the budget before; a bound when
     no budget brackets it."""
     curve = sorted(curve)
-    if curve[0][1] <= loss:
+    if curve[0][1] < loss - LOSS_TOLERANCE:
         return curve[0][0], AT_MOST
+    if curve[0][1] <= loss + LOSS_TOLERANCE:
+        return curve[0][0], EXACT
     for (t0, l0), (t1, l1) in zip(curve, curve[1:]):
-        if l1 <= loss:
-            fraction = (l0 - loss) / (l0 - l1)
+        if l1 <= loss + LOSS_TOLERANCE:  # a loss equal to a budget's, to rounding, is reached there
+            fraction = min(1.0, (l0 - loss) / (l0 - l1))
             return math.exp(math.log(t0) + fraction * (math.log(t1) - math.log(t0))), EXACT
     return curve[-1][0], AT_LEAST
 

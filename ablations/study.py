@@ -169,6 +169,8 @@ class Study:
         seeds = tuple(parse_seeds(str(options.get("seeds", DEFAULT_SEEDS))))
         report = ReportOptions(**{k: options[k] for k in REPORT if k in options})
         budgets = parse_budgets(options["speedup"]) if "speedup" in options else ()
+        if budgets and "budget" in options:
+            raise ConfigError("--budget is what --speedup sets for each of the reference's budgets; drop --budget")
         if budgets and "stage" in options:
             raise ConfigError("--speedup measures a grid's variants at one budget against the reference's budgets; "
                               "it does not combine with --stage yet")

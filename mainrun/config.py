@@ -7,7 +7,7 @@
       data      source, num_titles, val_frac, vocab_size
       model     block_size, n_layer, n_head, d_model, dropout, attention
       optim     lr, weight_decay, lr_scaling (the recipe itself is the variant's `opt` member)
-      training  batch_size, grad_accum, epochs, max_steps, evals_per_epoch, seed, precision
+      training  batch_size, grad_accum, epochs, max_steps, budget, evals_per_epoch, seed, precision
 
 Every field is declared once, with its type, default, help, check and whether a grid may sweep it
 (`option`); `SETTINGS` is read off the dataclasses, and the command-line flags, the axis names and
@@ -112,6 +112,9 @@ class TrainingConfig:
     epochs: int = option(7, "passes over the train split", check=POSITIVE)
     max_steps: int | None = option(None, "stop (and schedule) over N steps instead of epochs x batches",
                                    check=POSITIVE)
+    budget: float = option(1.0, "train for this multiple of the run's steps (epochs x batches, or --max-steps), the "
+                                "schedule spanning them: the token budgets --speedup trains the reference at",
+                           check=POSITIVE)
     evals_per_epoch: int = option(3, "validations per epoch (and at step 1 and the end)", check=POSITIVE)
     seed: int = option(1337, "the seed of the split, the tokenizer, the weights and dropout", axis=False)
     precision: str = option("fp32", "fp32 (default), tf32, bf16 (autocast); CUDA only beyond fp32",

@@ -19,7 +19,8 @@ import torch
 
 from . import checkpoint, data
 from .callbacks import Callback, CheckpointSink, LogSink, OnValidation, ProgressSink, TensorBoardSink
-from .training import Progress, RunResult, Training, batches_per_epoch, device_facts, flops_per_token, resolve_device
+from .training import (Progress, RunResult, Training, batches_per_epoch, device_facts, flops_per_token, resolve_device,
+                       run_steps)
 from .cli import (OneLineArgumentParser, add_train_arguments, context_overrides, ensure_writable, load_plugins,
                   run_cli, train_overrides)
 from .components.optimizers import build_optimizer
@@ -78,7 +79,7 @@ def prepare(cfg: TrainConfig, context: RunContext, device: torch.device, log: Js
     corpus = data.prepare(d.source, d.num_titles, d.val_frac, cfg.training.seed, d.vocab_size, context.cache_dir)
     info = corpus.info
     batches = check_sizes(cfg, info)
-    max_steps = cfg.training.max_steps or cfg.training.epochs * batches
+    max_steps = run_steps(cfg, batches)
     log.log("dataset_info", titles_count=info.train_titles, epochs=cfg.training.epochs, batches_per_epoch=batches,
             tokens_per_epoch=info.train_tokens, vocab_size=info.vocab_size, source=info.source,
             fingerprint=info.fingerprint, val_titles_count=info.val_titles, val_tokens=info.val_tokens,

@@ -62,6 +62,13 @@ def batches_per_epoch(n_tokens: int, block_size: int, batch_size: int) -> int:
     return n_tokens // (block_size * batch_size)
 
 
+def run_steps(cfg: TrainConfig, batches: int) -> int:
+    """The optimizer steps a run takes (and its schedule spans): --max-steps or epochs x batches, times
+    --budget (1 for every run but a speed-up's budgets; round(1 x n) is n, so the reference is untouched)."""
+    t = cfg.training
+    return max(1, round(t.budget * (t.max_steps or t.epochs * batches)))
+
+
 def get_batch(ids: torch.Tensor, ptr: int, block_size: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     """The reference reader: sequential spans, pointer reset near the end, advance by B*T (not span)."""
     span = block_size * batch_size + 1

@@ -10,7 +10,7 @@ from ablations.predictors import BASELINE, Measured, Prediction
 from ablations.scaling import Finding, run_flops, verdict
 from mainrun.config import TrainConfig
 from mainrun.errors import ConfigError
-from tests.ablations.synthetic import install
+from tests.ablations.synthetic import install, synthetic_steps
 
 SEED_NOISE = {1337: 0.004, 1338: -0.003, 1339: 0.001}
 
@@ -165,7 +165,7 @@ def test_a_rung_setting_given_as_a_flag_too_is_refused_before_training(tmp_path,
 
 def test_a_ladder_follows_speed_ups_too(tmp_path, monkeypatch):
     def loss(cfg: TrainConfig) -> float:  # AdamW worth a doubling of steps at every width
-        steps = cfg.training.max_steps or 10
+        steps = synthetic_steps(cfg)
         return 3.0 - 0.1 * math.log2(steps / 10) - 0.1 * (cfg.variant.opt == "adamw") \
             + SEED_NOISE[cfg.training.seed] * (1 + 2 * (cfg.variant.opt == "adamw"))
 

@@ -11,7 +11,7 @@ from ablations.speedup import AT_LEAST, AT_MOST, EXACT, tokens_needed
 from ablations.study import Study, parse_budgets
 from mainrun.config import TrainConfig
 from mainrun.errors import ConfigError
-from tests.ablations.synthetic import install
+from tests.ablations.synthetic import install, synthetic_steps
 
 CURVE = [(100.0, 3.0), (200.0, 2.8), (400.0, 2.7), (800.0, 2.65)]
 
@@ -53,8 +53,8 @@ SEED_SHIFT = {1337: 0.0, 1338: 0.01, 1339: -0.01}
 
 
 def budget_loss(cfg: TrainConfig) -> float:
-    """Loss falls 0.1 per doubling of steps; AdamW at 10 steps matches SGD at 20 (seed 1339 at 40)."""
-    steps = cfg.training.max_steps or 10
+    """Loss falls 0.1 per doubling of steps; AdamW matches SGD at twice its steps (seed 1339: four times)."""
+    steps = synthetic_steps(cfg)
     seed = cfg.training.seed
     gain = {"adamw": 0.1 if seed != 1339 else 0.2, "muon": 0.5}.get(cfg.variant.opt, 0.0)
     return 3.0 - 0.1 * math.log2(steps / 10) - gain + SEED_SHIFT[seed]
@@ -65,11 +65,17 @@ def test_each_variant_is_timed_against_the_reference_trained_at_each_budget(tmp_
     argv = ["--axes", "opt=sgd,adamw,muon", "--speedup", "0.5,1,2,4", "--scale", "tiny", "--data", "embedded",
             "--no-plot", "--out", str(tmp_path / "study")]
     assert run.main(argv) == 0
-    budget_cells = [c for c in backend.trained if c.config.training.max_steps]
-    assert sorted({c.config.training.max_steps for c in budget_cells}) == [5, 10, 20, 40]
+    budget_cells = [c for c in backend.trained if "budget" in dict(c.point.settings)]
+    assert sorted({c.config.training.budget for c in budget_cells}) == [0.5, 1, 2, 4]
+    # Each seed's budgets are multiples of its own epoch: seed 1339's has 11 steps, the others' 10.
+    assert sorted({(c.seed, synthetic_steps(c.config)) for c in budget_cells if c.config.training.budget == 4}) == \
+        [(1337, 40), (1338, 40), (1339, 44)]
     assert {c.config.variant.opt for c in budget_cells} == {"sgd"}  # only the reference trains the budgets
     report = json.loads((tmp_path / "study" / "speedup.json").read_text())
     by_label = {s["label"]: s for s in report["speedups"]}
+    # The reference against its own budgets: its 1x budget is its own cell, on every seed.
+    assert {k: v["speedup"] for k, v in by_label["baseline"]["per_seed"].items()} == {"1337": 1.0, "1338": 1.0,
+                                                                                       "1339": 1.0}
     adamw = by_label["opt=adamw"]
     assert {k: v["speedup"] for k, v in adamw["per_seed"].items()} == pytest.approx({"1337": 2, "1338": 2,
                                                                                      "1339": 4})
@@ -95,9 +101,22 @@ def test_in_a_tuned_study_the_reference_trains_its_budgets_at_its_own_pick_on_th
     backend = install(monkeypatch, loss)
     assert run.main(["--axes", "opt=sgd,adamw", "--tune", "lr=1e-3,1e-2", "--speedup", "0.5,1,2,4", "--seeds", "3",
                      "--scale", "tiny", "--data", "embedded", "--no-plot", "--out", str(tmp_path / "study")]) == 0
-    budget_cells = [c for c in backend.trained if c.config.training.max_steps]
+    budget_cells = [c for c in backend.trained if "budget" in dict(c.point.settings)]
     assert {(c.config.variant.opt, c.config.optim.lr) for c in budget_cells} == {("sgd", 1e-2)}
     assert sorted({c.config.training.seed for c in budget_cells}) == [1338, 1339]  # 1337 picked the lrs
     report = json.loads((tmp_path / "study" / "speedup.json").read_text())
     adamw = next(s for s in report["speedups"] if s["label"].startswith("opt=adamw"))
     assert {k: v["speedup"] for k, v in adamw["per_seed"].items()} == pytest.approx({"1338": 2, "1339": 4})
+
+
+def test_speedup_with_max_steps_multiplies_them_and_a_budget_flag_is_refused_before_training(tmp_path, monkeypatch):
+    backend = install(monkeypatch, budget_loss)
+    assert run.main(["--axes", "opt=sgd,adamw", "--speedup", "0.5,1,2", "--max-steps", "8", "--scale", "tiny",
+                     "--data", "embedded", "--no-plot", "--out", str(tmp_path / "study")]) == 0
+    budget_steps = {synthetic_steps(c.config) for c in backend.trained if "budget" in dict(c.point.settings)}
+    assert budget_steps == {4, 8, 16}
+    trained = len(backend.trained)
+    with pytest.raises(ConfigError, match="--budget is what --speedup sets"):
+        run.main(["--axes", "opt=sgd,adamw", "--speedup", "0.5,1,2", "--budget", "2", "--scale", "tiny", "--data",
+                  "embedded", "--no-plot", "--out", str(tmp_path / "other")])
+    assert len(backend.trained) == trained
