@@ -170,6 +170,8 @@ def summary(work: Path) -> str:
         out += ["## Machine", "", machine_table(facts), ""]
     if (work / "smoke" / "smoke.md").exists():
         out += ["## Smoke checks", "", (work / "smoke" / "smoke.md").read_text().strip(), ""]
+    if (work / "ladder" / "gpu-check.md").exists():
+        out += ["## " + (work / "ladder" / "gpu-check.md").read_text().strip().removeprefix("# "), ""]
     out += throughput_sections(work) + grid_section(work) + fp32_estimate(work)
     out += [f"Everything else (logs, records, curves; no checkpoints) is in {TARBALL}.", ""]
     return "\n".join(out)

@@ -9,6 +9,9 @@
 # Stages, each under its own time limit and all of them under BUDGET_S:
 #   machine      GPU, driver, torch, CUDA and cuDNN versions, packages, disk write speed
 #   smoke        CUDA smoke checks at the tiny scale (benchmarks/gpu_smoke.py)
+#   ladder       the upper rungs of the CPU ladder LADDER's path (LADDER_RUNGS, up to the reference run),
+#                for its strongest findings, in a copy of it; then each predictor fitted on the CPU rungs
+#                against each GPU rung's measurement (benchmarks/gpu_ladder.py)
 #   throughput   tokens/s and MFU at SCALE in each of PRECISIONS, against a warmed matmul peak
 #   grid         `ablations.run --grid full` at SCALE in GRID_PRECISION, WORKERS cells sharing the GPU,
 #                on the real titles, without resume checkpoints (--checkpoint-every 0)
@@ -30,7 +33,11 @@ GRID_PRECISION="${GRID_PRECISION:-bf16}"
 WORKERS="${WORKERS:-4}"
 STEPS="${STEPS:-10}"
 WARM_S="${WARM_S:-1}"
-STAGES="${STAGES:-machine smoke throughput grid}"
+LADDER="${LADDER:-docs/ladder-path}"
+LADDER_RUNGS="${LADDER_RUNGS:-5-8}"
+LADDER_SEEDS="${LADDER_SEEDS:-3}"
+LADDER_PRECISION="${LADDER_PRECISION:-$([[ $DEVICE == cpu ]] && echo fp32 || echo tf32)}"
+STAGES="${STAGES:-machine smoke ladder throughput grid}"
 BUDGET_S="${BUDGET_S:-540}"
 WORK="${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/gpu-figures.XXXXXX")}"
 export PYTHONUNBUFFERED=1 MAINRUN_CACHE="$WORK/cache"
@@ -70,6 +77,9 @@ wants() { [[ " $STAGES " == *" $1 "* ]]; }
 wants machine && stage machine 60 "$PYTHON" -m benchmarks.gpu_figures machine "$WORK"
 wants smoke && stage smoke 180 "$PYTHON" -m benchmarks.gpu_smoke --device "$DEVICE" --data "$DATA" \
     --scale "$SMOKE_SCALE" --full-scale "$SCALE" --precisions "${PRECISIONS// /,}" --out "$WORK/smoke"
+wants ladder && stage ladder 240 "$PYTHON" -m benchmarks.gpu_ladder "$LADDER" "$WORK/ladder" --rungs "$LADDER_RUNGS" \
+    --seeds "$LADDER_SEEDS" --data "$DATA" --device "$DEVICE" --precision "$LADDER_PRECISION" --workers "$WORKERS" \
+    --checkpoint-every 0 --no-plot
 if wants throughput; then
     for precision in $PRECISIONS; do
         stage "throughput-$precision" 120 "$PYTHON" -m benchmarks.throughput --scale "$SCALE" --variants single \

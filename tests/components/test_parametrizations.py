@@ -24,9 +24,9 @@ def tiny_gpt(width: int, variant: Variant, seed: int = 0, n_head: int = 4) -> GP
                          variant=variant))
 
 
-def activation_sizes(width: int, param: str, lr: float = 1e-2, steps: int = 4) -> dict[str, float]:
+def activation_sizes(width: int, param: str, lr: float = 1e-2, steps: int = 4, n_head: int = 4) -> dict[str, float]:
     """RMS of each block's output and of the logits, after `steps` AdamW steps at a fixed lr on one batch."""
-    model = tiny_gpt(width, Variant(param=param))
+    model = tiny_gpt(width, Variant(param=param), n_head=n_head)
     batch = torch.randint(0, 64, (8, 17), generator=torch.Generator().manual_seed(1))
     opt = torch.optim.AdamW(width_groups(model.parameters(), lr, 0.0, "adam"), lr=lr, weight_decay=0.0)
     for _ in range(steps):
@@ -54,6 +54,29 @@ def test_coordinate_check_activations_stay_put_under_mup_and_grow_under_standard
     mup, standard = spread("mup"), spread("standard")
     assert all(ratio < 3.0 for ratio in mup.values()), mup
     assert all(ratio > 8.0 for ratio in standard.values()), standard  # measured: 10x (logits) to 240x
+
+
+def path_widths() -> list[tuple[int, int]]:
+    """(width, heads) of each rung of the README's ladder: 8 rungs from the 2-layer width-128 start to the
+    reference run (ablations/path.py)."""
+    from ablations.path import path_rungs
+    from mainrun.config import TrainConfig
+
+    start = TrainConfig.from_scale("cpu", d_model=128, n_head=2, n_layer=2, block_size=32, batch_size=16,
+                                   vocab_size=1000, num_titles=5000, epochs=1)
+    return [(r["d_model"], r["n_head"]) for r in path_rungs(start, TrainConfig.from_scale("mainrun"), 8)]
+
+
+def test_the_readme_ladder_starts_where_mup_is_width_stable():
+    """Along the path's widths and heads (128 to 512, head dimensions 60 to 84), μP's activations stay
+    within a factor of 1.6 of each other (measured: 1.3-1.4); a start at width 32 or 64 would begin with
+    activations 1.9x the width-128 values (docs/scale.md has the table)."""
+    def spread_over(shapes):
+        sizes = [activation_sizes(width, "mup", n_head=heads) for width, heads in shapes]
+        return max(max(s[layer] for s in sizes) / min(s[layer] for s in sizes) for layer in sizes[0])
+
+    assert spread_over(path_widths()) < 1.6
+    assert spread_over([(32, 2), (64, 2), (128, 2)]) > 1.6
 
 
 def test_at_the_base_width_mup_is_the_standard_model():
