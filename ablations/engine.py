@@ -58,7 +58,9 @@ GPU_JOB_MEM_GB = 16
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C: the finished cells are kept, and the same command resumes."""
+    """Ctrl-C: the finished cells are kept, and the same command resumes (the runner has said so)."""
+
+    announced = True  # `mainrun.cli.run_cli` does not say "interrupted" a second time
 
 
 def usable_cores() -> int:
@@ -149,6 +151,7 @@ class Folder:
     phases: Callable[[ResultsDir], Iterator[Phase]]
     extra: dict[str, Any] = field(default_factory=dict)  # more of run.json: the tuning
     shape: str = ""  # the header's description of the cells
+    planned: int | None = None  # the cells its phases train, when the first phase is not all of them
     swept: Sequence[str] = ()  # the settings its points vary, left out of its config hash
 
 
@@ -204,14 +207,14 @@ class Runner:
                 todo = [cell for cell in cells if not store.is_done(cell.key)]
                 if number == 0:
                     self.size_for(len(todo), announce=False)
-                    store.write_run(self.run_json(folder, changes))
+                    store.write_run(self.run_json(folder, changes, store.read_run()))
                     write_study_file(store, self.study, self.data)
                     self.header(folder, cells)
                 if phase.note:
                     print(phase.note, flush=True)
                 if number > 0 and todo:
                     self.size_for(len(todo), announce=True)
-                self.failed += self.execute(todo, len(cells), store)
+                self.failed += self.execute(todo, len(cells), store, phase.role)
             report(folder.root)
 
     def size_for(self, todo: int, announce: bool) -> None:
@@ -245,8 +248,13 @@ class Runner:
                               f"{self.code['source']}); pass another --out, or --allow-code-change to add to it anyway")
         return [*changes, {"from": before, "to": self.code["source"], "at": time.strftime("%Y-%m-%dT%H:%M:%S")}]
 
-    def run_json(self, folder: Folder, code_changes: list[dict[str, Any]]) -> dict[str, Any]:
+    def run_json(self, folder: Folder, code_changes: list[dict[str, Any]],
+                 previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        """run.json: `command` stays the one that made the folder; each later run is added to `resumed`."""
         where, grid = self.where, folder.grid
+        first = (previous or {}).get("command", self.command)
+        resumed = [*(previous or {}).get("resumed", []),
+                   *([{"command": self.command, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}] if previous else [])]
         return {
             "grid": grid.name, "variants": [str(p) for p in grid.points], **grid.describe(),
             "seeds": list(folder.seeds), "plugins": list(self.study.plugins),
@@ -255,31 +263,34 @@ class Runner:
             "workers": where.workers, "threads": where.threads,
             "config": {k: v for k, v in folder.base.with_values(source=self.data).flat().items()
                        if k not in ("variant", "seed")},
-            "config_hash": folder.digest, "command": self.command, "torch": torch.__version__, "code": self.code,
+            "config_hash": folder.digest, "command": first, "resumed": resumed, "torch": torch.__version__, "code": self.code,
             "code_changes": code_changes,
             "machine": f"{platform.platform()}, {os.cpu_count()} logical cores, {where.device}", **folder.extra,
         }
 
     def header(self, folder: Folder, cells: list[Cell]) -> None:
         where = self.where
-        print(f"ablations: {count(len(cells), 'cell')} ({folder.shape}), scale {folder.base.scale}, data "
+        planned = count(folder.planned, 'cell') if folder.planned else count(len(cells), 'cell')
+        print(f"ablations: {planned} ({folder.shape}), scale {folder.base.scale}, data "
               f"{self.source.name}, device {where.device}; {where.backend} backend, {count(where.workers, 'worker')} "
               f"x {count(where.threads, 'thread')}; results in {folder.root}", flush=True)
 
-    def execute(self, todo: list[Cell], total: int, store: ResultsDir) -> int:
-        """Train `todo`, the unfinished cells of a set of `total`; how many failed."""
+    def execute(self, todo: list[Cell], total: int, store: ResultsDir, role: str = "") -> int:
+        """Train `todo`, the unfinished cells of a set of `total` (a phase's, `role` in its progress
+        lines); how many failed."""
         where = self.where
         todo = [dataclasses.replace(cell, context=dataclasses.replace(cell.context, threads=where.threads))
                 for cell in todo]
         if len(todo) < total:
-            print(f"resuming: {total - len(todo)} of {total} cells already finished", flush=True)
+            print(f"resuming: {total - len(todo)} of {total} {role + ' ' if role else ''}cells already finished",
+                  flush=True)
         # Building the corpus once per seed here reports data errors before any cell starts, and
         # spares parallel workers from queueing on the cache lock to build the same tokenizer.
         for cfg in {cell.seed: cell.config for cell in todo}.values():
             d = cfg.data
             data.prepare(d.source, d.num_titles, d.val_frac, cfg.training.seed, d.vocab_size,
                          self.study.execution.context.cache_dir)
-        return run_cells(self.backend(), todo, store)
+        return run_cells(self.backend(), todo, store, role)
 
     def backend(self) -> Local | Submitit:
         where, execution = self.where, self.study.execution
@@ -301,11 +312,14 @@ def same_experiment(previous: dict[str, Any], folder: Folder) -> bool:
 
 
 def write_study_file(store: ResultsDir, study: Study, data_spec_text: str) -> None:
-    write_atomic(store.root / "study.toml", study.to_toml(data=data_spec_text, out=store.root.resolve()))
+    """study.toml, with `out = "."`: read relative to the file, it is the folder the file is in, so a copied
+    folder's study resumes the copy."""
+    write_atomic(store.root / "study.toml", study.to_toml(data=data_spec_text, out=Path(".")))
 
 
-def run_cells(backend: Local | Submitit, cells: list[Cell], store: ResultsDir) -> int:
-    """Run the cells, reporting each as it finishes; how many failed. Ctrl-C raises Interrupted."""
+def run_cells(backend: Local | Submitit, cells: list[Cell], store: ResultsDir, role: str = "") -> int:
+    """Run the cells, reporting each as it finishes (`role`, tuning or measuring, leads each line); how
+    many failed. Ctrl-C raises Interrupted."""
     bar = tqdm(total=len(cells), desc="cells", unit="cell", position=0, dynamic_ncols=True,
                disable=not sys.stderr.isatty())
     start, failed = time.time(), 0
@@ -319,8 +333,8 @@ def run_cells(backend: Local | Submitit, cells: list[Cell], store: ResultsDir) -
                     store.write_cell(cell.key, outcome, [])
             failed += outcome["status"] == "failed"
             bar.update(1)
-            tqdm.write(progress_line(done, len(cells), cell, outcome, (time.time() - start) / done * (len(cells) - done)),
-                       file=sys.stderr)
+            eta = (time.time() - start) / done * (len(cells) - done)
+            tqdm.write((f"{role} " if role else "") + progress_line(done, len(cells), cell, outcome, eta), file=sys.stderr)
     except KeyboardInterrupt:
         bar.close()
         print(f"interrupted: finished cells are kept in {store.root}; run the same command again to resume",

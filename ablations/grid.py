@@ -47,6 +47,7 @@ class Grid:
     references: dict[str, Level]  # axis -> the level its effects are measured from
     points: list[Point]
     design: Design | None = None  # a fraction; None: every combination (or a non-factorial grid)
+    around: str | None = None  # --grid single --around: the stack each point removes one part of
 
     @property
     def hyperparameters(self) -> list[str]:
@@ -58,6 +59,7 @@ class Grid:
         return {
             "axes": {axis: {"levels": levels, "reference": self.references[axis]} for axis, levels in self.axes.items()},
             "design": self.design.describe() if self.design else {"fraction": "full"},
+            **({"around": self.around} if self.around else {}),
         }
 
 
@@ -142,7 +144,7 @@ def build_grid(grid: str | None, axes_specs: list[str] | None, design: str | Non
         axes = {family: levels for family, levels in axes.items() if len(levels) > 1}
         # Around a stack, every delta is measured from the stack.
         references = {family: center.level(family) for family in axes} if around else reference_levels(axes, base)
-        return Grid(name, axes, references, [Point(v) for v in variants])
+        return Grid(name, axes, references, [Point(v) for v in variants], around=str(center) if around else None)
     else:
         raise ConfigError(f"unknown grid '{grid}'; valid: {', '.join(GRIDS)}, or --axes NAME=VALUES ...")
     references = reference_levels(axes, base)

@@ -134,7 +134,7 @@ def run_ladder(options: dict[str, Any], rungs: list[dict[str, Any]], target: flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineArgumentParser(prog="python -m ablations.ladder", description=__doc__.strip().splitlines()[0])
+    parser = OneLineArgumentParser(prog="python -m ablations.ladder", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--rungs", action="append", required=True, metavar="SETTING=VALUES",
                         help="a setting and its value at each rung, e.g. d_model=64,128,256 (several --rungs move "
                              "together); with --toward, the number of rungs on the path")

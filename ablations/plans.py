@@ -74,10 +74,14 @@ class TunePlan:
         study, grid, tune = self.study, self.study.grid, self.study.tune
         digest = config_hash(study.base, self.runner.source.fingerprint, [*grid.hyperparameters, tune.axis])
         self.root = default_out(study, self.runner, grid, digest)
-        shape = grid_shape(grid, len(study.seeds)) + (f"; {tune.axis_label} tuned over {len(tune.values)} values on "
-                                                      f"{count(len(tune.tune_seeds), 'seed')} first")
+        tuning = len(grid.points) * len(tune.values) * len(tune.tune_seeds)
+        measuring = len(grid.points) * len(tune.eval_seeds) * (2 if tune.shared_default else 1)
+        shape = grid_shape(grid, len(study.seeds)) + (
+            f"; {tuning} tuning ({tune.axis_label} over {len(tune.values)} values on "
+            f"{count(len(tune.tune_seeds), 'seed')}), then {measuring} measuring"
+            + (f"; up to {tune.extend} more values per variant where a pick is at an end" if tune.extend else ""))
         yield Folder(self.root, grid, study.base, study.seeds, digest, self.phases, {"tune": tune.describe()}, shape,
-                     swept=[*grid.hyperparameters, tune.axis])
+                     swept=[*grid.hyperparameters, tune.axis], planned=tuning + measuring)
 
     def phases(self, store: ResultsDir) -> Iterator[Phase]:
         """The candidates on the tuning seeds; then, while any point's pick sits at an end of what it

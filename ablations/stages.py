@@ -2,14 +2,16 @@
 current one, and the final comparison of the start against the chosen configuration.
 
 A stage's best value is its lowest mean metric over the seeds; it replaces the current value only
-when their paired difference is beyond noise (its 95% interval excludes 0) and not negligible
-(inside +/- the margin); otherwise the current value is kept and the report says why. A best value
+when their paired difference is beyond noise and not negligible, by the rule of every table
+(`ablations.effects.verdict`; one comparison is a family of one, so its Holm-adjusted p is its own p,
+below 0.05 exactly when its 95% interval excludes 0); otherwise the current value is kept and the
+report says why. A best value
 on the edge of a numeric grid raises a boundary alarm.
 """
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mainrun.components import FAMILIES
@@ -17,7 +19,7 @@ from mainrun.config import TrainConfig
 
 from .axes import Level, Point, axis_label, level_text, same_level
 from .cells import read_records
-from .effects import Estimate, delta_vs, estimate_json
+from .effects import Estimate, delta_vs, estimate_json, verdict
 from .grid import Grid
 from .metrics import choose_metric
 from .store import ResultsDir
@@ -105,15 +107,11 @@ def decide(stage: Stage, store: ResultsDir, grid: Grid, seeds: list[int], reques
 
 
 def comparison_verdict(delta: Estimate, margin: float) -> str | None:
-    """One comparison's verdict (no multiple-testing adjustment: a stage tests one difference);
-    None without an interval."""
+    """One comparison's verdict, in the words and by the rule of every table (`effects.verdict`): a stage
+    tests one difference, a family of one, whose Holm-adjusted p is its own p; None without an interval."""
     if delta.half_width is None:
         return None
-    if delta.within_noise:
-        return "within noise"
-    if delta.negligible(margin):
-        return f"negligible (inside ±{margin:g})"
-    return "beyond noise"
+    return verdict(replace(delta, p_adjusted=delta.p_value), margin)
 
 
 def start_values(base: TrainConfig, axes: list[str]) -> dict[str, Level]:

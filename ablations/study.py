@@ -8,8 +8,10 @@ TOML file or Python, validated as a whole before the first cell trains.
 Every option has one name in all three (the command line's flag with underscores; the data source,
 `--data` on the command line, is `source` in [data] and in Python, where `data=` is accepted too) and
 one place in a study file (a section of `SECTIONS`). Flags given on the command line override the
-file's. A results folder keeps the study it ran as `study.toml`, resolved (the
-preset expanded, the data source and seeds explicit), so running that file again resumes it.
+file's. A relative `out` in a study file is read relative to the file. A results folder keeps the
+study it ran as `study.toml`, resolved (the preset expanded, the data source explicit, the seeds a
+list, `out = "."`: the folder the file is in), so running that file again resumes it, wherever the
+folder has been copied.
 """
 from __future__ import annotations
 
@@ -161,12 +163,17 @@ class Study:
         unknown = sorted(set(options) - {n for names in SECTIONS.values() for n in names})
         if unknown:
             raise ConfigError(f"unknown study option(s): {', '.join(unknown)}")
+        if "seed" in options:
+            raise ConfigError("seed: a study trains every cell on each of its seeds; set them with seeds ([study] "
+                              "seeds = [4], or --seeds 4,), not seed")
+        # One axis, stage or plugin written as a string rather than a list of one is that one.
+        options.update({name: [options[name]] for name in LISTS if isinstance(options.get(name), str)})
         plugins = tuple(options.get("plugin", ()))
         load_plugins(list(plugins))
         execution = execution_of(options)
         base = base_config(options, execution)
         # Three seeds by default: with one, no effect has an interval and nothing can be told from noise.
-        seeds = tuple(parse_seeds(str(options.get("seeds", DEFAULT_SEEDS))))
+        seeds = tuple(parse_seeds(seeds_spec(options.get("seeds", DEFAULT_SEEDS))))
         report = ReportOptions(**{k: options[k] for k in REPORT if k in options})
         budgets = parse_budgets(options["speedup"]) if "speedup" in options else ()
         if budgets and "budget" in options:
@@ -204,9 +211,19 @@ class Study:
         values = {**self.options, "scale": self.base.scale,
                   **{name: self.base.get(name) for name in SETTINGS
                      if name not in swept and name != "seed" and self.base.get(name) is not None},
-                  "seeds": ",".join(map(str, self.seeds)) + ("," if len(self.seeds) == 1 else "")}
+                  "seeds": list(self.seeds)}
+        for name in swept:  # a swept setting given as a flag too is refused; its preset value is no setting
+            values.pop(name, None)
         values.update({k: v for k, v in (("source", data), ("out", str(out) if out else None)) if v is not None})
         return write_toml(values)
+
+
+def seeds_spec(value: Any) -> str:
+    """--seeds as text: a count (3), a comma list (1337,42), or a study file's list ([1337, 42]; [4] is
+    the one seed 4, never a count)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value) + ("," if len(value) == 1 else "")
+    return str(value)
 
 
 def settings_given(options: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +281,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"study file {path} cannot be read: {exc}") from None
     options: dict[str, Any] = {}
+    out = tables.get("run", {}).get("out") if isinstance(tables.get("run"), dict) else None
+    if isinstance(out, str) and not Path(out).expanduser().is_absolute():
+        # Relative to the file, so that a results folder's own study.toml (out = ".") goes with the folder.
+        tables["run"]["out"] = str(path.parent / out)
     for section, values in tables.items():
         if section not in SECTIONS or not isinstance(values, dict):
             raise ConfigError(f"study file {path}: unknown section [{section}]; valid: "

@@ -210,6 +210,10 @@ def rows_of(points: list[Point | Variant], seeds: list[int], records: list[dict[
         if reference is not None and point != reference:
             row.delta = delta_vs(losses, point, reference, seeds)
         rows.append(row)
+    # Every delta of the table is one claim of one family, as every effect is: Holm over them.
+    compared = [row for row in rows if row.delta is not None]
+    for row, adjusted in zip(compared, holm([row.delta for row in compared])):
+        row.delta = adjusted
     return sorted(rows, key=lambda row: row.sort_key)
 
 

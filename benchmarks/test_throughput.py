@@ -33,3 +33,11 @@ def test_mfu_is_against_the_larger_of_the_peaks_measured_before_and_after(tmp_pa
     [row] = json.loads(out.read_text())["rows"]
     assert row["mfu"] == pytest.approx(row["flops_per_step"] / row["step_s"] / 400e9)
     assert f"{row['mfu']:.1%}" in out.with_name("table.md").read_text()
+
+
+def test_the_table_shows_a_tiny_step_s_flops_as_a_number_not_zero():
+    row = {"scale": "tiny", "kernels": "fast", "variant": "baseline", "step_s": 0.01, "min_s": 0.01, "max_s": 0.02,
+           "tokens_per_s": 25600.0, "flops_per_step": 1.234e6, "mfu": 0.001}
+    big = {**row, "scale": "mainrun", "flops_per_step": 1.1e12}
+    text = throughput.markdown_table([row, big])
+    assert "GFLOP/step" in text and "| 0.001234 " in text and "| 1100 " in text

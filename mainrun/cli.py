@@ -27,8 +27,9 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     except MainrunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if not getattr(exc, "announced", False):  # the runner's Interrupted has already said what was kept
+            print("interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
 

@@ -6,7 +6,7 @@ from tabulate import tabulate
 from mainrun.components import FAMILIES
 
 from ..axes import axis_label, level_text
-from ..effects import Effect, ordered
+from ..effects import Effect, ordered, verdict
 from ..grid import swap_label
 from ..metrics import METRICS
 from ..summary import Resolution, Row, Summary, Tuning
@@ -101,7 +101,7 @@ def header_lines(summary: Summary, title_extra: str = "") -> list[str]:
         f"# Ablations: grid `{run['grid']}`, {count(len(run['variants']), 'variant')} x {count(len(seeds), 'seed')} "
         f"({', '.join(map(str, seeds))}){title_extra}",
         "",
-        f"Command: `{run['command']}`",
+        f"Command: `{run['command']}`" + resumed_text(run),
         "",
         f"Scale `{run['scale']}`; data `{run['data']}` (fingerprint `{run['fingerprint']}`); device `{run['device']}`; "
         f"{len(summary.records)} of {summary.cells} cells have run.",
@@ -114,6 +114,38 @@ def header_lines(summary: Summary, title_extra: str = "") -> list[str]:
         "",
         *mixed,
     ]
+
+
+def resumed_text(run: dict) -> str:
+    """How often the folder was run again since the command that made it (run.json's `resumed`)."""
+    resumed = run.get("resumed") or []
+    if not resumed:
+        return ""
+    return f" (run {count(len(resumed), 'more time')} since; the latest: `{resumed[-1]['command']}`, {resumed[-1]['at']})"
+
+
+def deltas_section(summary: Summary) -> list[str]:
+    """A grid that is not factorial: each row's delta with its verdict, Holm over the table's deltas;
+    around a stack (--grid single --around), what removing each part costs."""
+    rows = [row for row in summary.rows if row.delta is not None]
+    if summary.effects is not None or not rows:
+        return []
+    around = summary.run.get("around")
+    intro = (f"Each row removes one part of the stack `{around}` (reverts its family to the reference member); Δ is "
+             "that row minus the whole stack, paired by seed: the cost of removing the part. Positive: the stack is "
+             "better with the part, by that much; negative: the part hurt." if around else
+             f"Each row against the {summary.reference_label}, paired by seed (Δ = row minus "
+             f"{summary.reference_label}; negative lowers the loss).")
+    body = [[row.label, f"{row.delta.value:+.{decimals(row.delta)}f}",
+             "n/a" if row.delta.half_width is None else f"± {row.delta.half_width:.{decimals(row.delta)}f}",
+             "" if row.delta.p_adjusted is None else f"{row.delta.p_adjusted:.2g}", row.delta.n_seeds,
+             verdict(row.delta, summary.options.margin)] for row in sorted(rows, key=lambda r: -abs(r.delta.value))]
+    return [f"## {'What each part of the stack buys' if around else 'Each variant against the ' + summary.reference_label}",
+            "", intro + " Verdicts as for effects: negligible inside ±"
+            f"{summary.options.margin:g}, else beyond noise when the p-value, adjusted by Holm's procedure over every Δ "
+            "in this table, is below 0.05, else within noise.", "",
+            table(body, ["removed part" if around else "variant", "Δ", "95% interval", "p (Holm)", "seeds", "verdict"]),
+            ""]
 
 
 def effects_section(effects: list[Effect] | None, summary: Summary, resolution: Resolution | None,
@@ -228,6 +260,7 @@ def results_md(summary: Summary, plots: list[tuple[str, str]], plot_note: str) -
     if tuning is None:
         out = header_lines(summary) + [*([note, ""] if note else []), variant_table(summary.rows), ""]
         out += design_section(summary) + effects_section(summary.effects, summary, summary.resolution)
+        out += deltas_section(summary)
     else:
         label = tuning.tune.axis_label
         out = header_lines(summary, f", {label} tuned per variant") + tuning_sections(summary, tuning)

@@ -84,13 +84,39 @@ def test_the_python_api_returns_the_summary_and_the_kept_study_file_resumes(tmp_
     assert summary.best.mean(summary.metric) == min(row.mean(summary.metric) for row in summary.rows)
     assert summary.reference.point.is_baseline
 
+    text = (out / "study.toml").read_text()
+    assert 'seeds = [1337, 1338]' in text and 'out = "."' in text  # a list, as the docs say; the folder it is in
     kept = read_toml(out / "study.toml")
-    assert kept["seeds"] == "1337,1338" and kept["source"] == "embedded" and kept["out"] == str(out.resolve())
+    assert kept["seeds"] == [1337, 1338] and kept["source"] == "embedded" and kept["out"] == str(out / ".")
     assert kept["n_layer"] == 1 and kept["batch_size"] == 8  # the preset written out
     mtimes = {p: p.stat().st_mtime_ns for p in out.glob("cells/*/record.json")}
     again = run_study(Study.from_toml(out / "study.toml"))
     assert again.root.resolve() == out.resolve() and again.failed == 0
     assert {p: p.stat().st_mtime_ns for p in out.glob("cells/*/record.json")} == mtimes, "the study file retrained"
+    # A copied folder's study resumes the copy, never the original.
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    moved = run_study(Study.from_toml(copy / "study.toml"))
+    assert moved.root.resolve() == copy.resolve() and moved.failed == 0
+    assert {p: p.stat().st_mtime_ns for p in out.glob("cells/*/record.json")} == mtimes
+
+
+def test_a_one_seed_study_file_keeps_its_seed_and_a_lone_axis_string_is_that_axis(tmp_path):
+    study = Study.from_options(axes=["opt=sgd,adamw"], scale="tiny", seeds="4,", data="embedded")
+    (tmp_path / "one.toml").write_text(study.to_toml(data="embedded", out=Path(".")))
+    again = Study.from_toml(tmp_path / "one.toml")
+    assert again.seeds == (4,)  # [4] is the seed 4, not a count of four seeds
+    assert again.execution.out == tmp_path / "."
+    lone = Study.from_options(axes="opt=sgd,adamw", scale="tiny", data="embedded")
+    assert [str(p) for p in lone.grid.points] == [str(p) for p in study.grid.points]
+
+
+def test_a_seed_in_a_study_file_is_refused_in_one_line(tmp_path):
+    (tmp_path / "s.toml").write_text('[study]\nscale = "tiny"\n[training]\nseed = 4\n')
+    with pytest.raises(ConfigError, match="set them with seeds"):
+        Study.from_toml(tmp_path / "s.toml")
 
 
 @pytest.mark.slow

@@ -76,7 +76,7 @@ def test_a_tuned_folder_summarises_each_variants_pick_and_the_default(tmp_path, 
 
     install(monkeypatch, wants_its_own_lr)
     out = tmp_path / "tuned"
-    run_study(Study.from_options(axes=["init=default,kaiming", "opt=adamw"], tune="lr=1e-3,1e-2", seeds=3,
+    run_study(Study.from_options(axes=["init=default,kaiming", "opt=adamw"], tune="lr=1e-3,1e-2", tune_extend=0, seeds=3,
                                  scale="tiny", data="embedded", out=str(out), plot=False))
     s = summarise(out)
     tuning = s.tuning
@@ -191,7 +191,7 @@ def test_a_tuned_summary_keeps_the_requested_metric_and_the_picks_series(tmp_pat
 
     install(monkeypatch, by_lr)
     out = tmp_path / "tuned"
-    run_study(Study.from_options(axes=["init=default,kaiming", "opt=adamw"], tune="lr=1e-3,1e-2", seeds=3,
+    run_study(Study.from_options(axes=["init=default,kaiming", "opt=adamw"], tune="lr=1e-3,1e-2", tune_extend=0, seeds=3,
                                  scale="tiny", data="embedded", out=str(out), plot=False))
     s = summarise(out, ReportOptions(metric="val_bpb"))
     assert (s.metric, s.metric_note, s.tuning.metric) == ("val_bpb", "", "val_loss")
@@ -206,7 +206,7 @@ def test_a_tuned_summary_names_every_shared_default_and_drops_failed_tuning_cell
 
     install(monkeypatch, lambda cfg: 2.0 + SEED_SHIFT[cfg.training.seed])
     out = tmp_path / "tuned"
-    run_study(Study.from_options(axes=["opt=sgd,adamw"], tune="lr=1e-3,1e-2", seeds=3, scale="tiny",
+    run_study(Study.from_options(axes=["opt=sgd,adamw"], tune="lr=1e-3,1e-2", tune_extend=0, seeds=3, scale="tiny",
                                  data="embedded", out=str(out), plot=False))
     [tuning_cell] = [p for p in out.glob("cells/*/record.json") if json.loads(p.read_text())["seed"] == 1337
                      and "lr=0.01" in json.loads(p.read_text())["point"] and "sgd" in p.parent.name]
@@ -222,7 +222,7 @@ def test_a_tuned_folder_before_its_defaults_ran_names_the_axis_alone(tmp_path, m
 
     install(monkeypatch, lambda cfg: 2.0 + SEED_SHIFT[cfg.training.seed])
     out = tmp_path / "tuned"
-    run_study(Study.from_options(axes=["opt=sgd,adamw"], tune="lr=1e-3,1e-2", seeds=3, scale="tiny",
+    run_study(Study.from_options(axes=["opt=sgd,adamw"], tune="lr=1e-3,1e-2", tune_extend=0, seeds=3, scale="tiny",
                                  data="embedded", out=str(out), plot=False))
     for path in out.glob("cells/*/record.json"):
         if "lr=" not in json.loads(path.read_text())["point"]:
