@@ -1,4 +1,4 @@
-"""Where cells run: a local process pool, or one submitit job per cell (Slurm, or local subprocesses).
+"""Where cells run: local worker processes, or one submitit job per cell (Slurm, or local subprocesses).
 
 Each backend yields `(cell, outcome)` as cells finish, in completion order. The outcome is the
 cell's record (the cell has already committed its files), or the exception that kept the cell from
@@ -7,77 +7,127 @@ reporting at all (a worker killed by the OS, a Slurm timeout); the runner turns 
 """
 from __future__ import annotations
 
-import ctypes
 import getpass
 import hashlib
-import multiprocessing
 import os
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+import multiprocessing.connection
 from pathlib import Path
 from typing import Any, Iterator
-
-from tqdm import tqdm
 
 from .cells import Cell, run_cell
 from .store import ResultsDir
 
 Outcome = dict[str, Any] | BaseException
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass(frozen=True)
 class Local:
-    """A pool of `workers` processes on this machine (each cell's config carries its thread count)."""
+    """`workers` processes on this machine, each training one cell at a time and kept for the next
+    (each cell's config carries its thread count). A worker is its own program, `python -m
+    ablations.worker`, never a copy of the caller's `__main__`: a study started from a script
+    without a main guard, or from a notebook, runs once, not once more in every worker."""
 
     workers: int
     gpus: int  # visible CUDA devices, dealt out one per worker; 0 on CPU
     cell_bars: bool  # one tqdm bar per running cell (only sensible on a terminal)
 
     def run(self, cells: list[Cell], results_root: Path) -> Iterator[tuple[Cell, Outcome]]:
-        # spawn, not fork: the runner may hold CUDA or OpenMP state that a forked child cannot use,
-        # and a spawned worker is a direct child of the runner, which _die_with_runner relies on.
-        context = multiprocessing.get_context("spawn")
-        slots = context.Queue()
-        for slot in range(self.workers):
-            slots.put(slot)
-        pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(slots, os.getpid(), self.gpus, os.environ.get("CUDA_VISIBLE_DEVICES")))
-        with pool:
-            futures = {pool.submit(_run_in_worker, cell, str(results_root), self.cell_bars): cell for cell in cells}
-            try:
-                for future in as_completed(futures):
-                    exc = future.exception()
-                    yield futures[future], exc if exc is not None else future.result()
-            except BaseException:  # Ctrl-C, or the consumer stopped early: stop the running cells now
-                pool.shutdown(wait=False, cancel_futures=True)
-                for worker in multiprocessing.active_children():
-                    worker.terminate()
-                raise
+        pending = list(cells)
+        running: dict[Worker, Cell] = {}
+        idle: list[Worker] = []
+        try:
+            for slot in range(min(self.workers, len(cells))):
+                idle.append(Worker(slot, self.gpus))
+            while pending or running:
+                while pending and idle:  # row 0 is the runner's bar over all cells
+                    worker, cell = idle.pop(0), pending.pop(0)
+                    worker.send(cell, str(results_root), worker.slot + 1 if self.cell_bars else None)
+                    running[worker] = cell
+                for worker in Worker.ready(list(running)):
+                    outcome = worker.receive()
+                    cell = running.pop(worker)
+                    if isinstance(outcome, WorkerDied) and pending:  # the remaining cells need its slot
+                        worker = Worker(worker.slot, self.gpus)
+                    idle.append(worker)
+                    yield cell, outcome
+        except BaseException:  # Ctrl-C, or the consumer stopped early: stop the running cells now
+            for worker in [*running, *idle]:
+                worker.process.terminate()
+            raise
+        finally:
+            Worker.stop([*running, *idle])
 
 
-_worker_slot = 0  # this worker's index in the pool: its progress-bar row and its GPU
+class WorkerDied(RuntimeError):
+    """A worker process ended (killed by the OS for memory, SIGKILL, a crash) before reporting its cell."""
 
 
-# Worker set-up runs only in spawned worker processes, where mutation testing cannot attribute the
-# tests that exercise it (tests/ablations/test_gpu_placement.py, test_runner_e2e.py's SIGKILL test).
-def _init_worker(slots: Any, runner_pid: int, gpus: int, runner_visible: str | None) -> None:  # pragma: no mutate block
-    global _worker_slot
-    # Ctrl-C reaches the whole process group; the runner alone decides what it stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_runner(runner_pid)
-    # tqdm would make a multiprocessing lock here, which guards nothing across spawned processes;
-    # left behind by a worker terminated on Ctrl-C, the resource tracker would warn about it.
-    tqdm.set_lock(threading.RLock())
-    _worker_slot = slots.get()
-    if gpus:
-        # Read when CUDA initialises, which nothing in this process has done yet.
-        os.environ["CUDA_VISIBLE_DEVICES"] = worker_gpu(_worker_slot, gpus, runner_visible)
+class Worker:
+    """One worker process and the runner's end of the socket pair it receives cells over."""
+
+    def __init__(self, slot: int, gpus: int):
+        self.slot = slot  # its progress-bar row and its GPU
+        ours, theirs = socket.socketpair()
+        # The runner's import path, as a spawned child would get it: plugins beside the caller's script import.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(path) or os.getcwd() for path in sys.path)}
+        if gpus:  # read when CUDA initialises in the worker
+            env["CUDA_VISIBLE_DEVICES"] = worker_gpu(slot, gpus, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        # Started with SIGINT blocked, which the worker inherits until it has set SIGINT ignored: a
+        # Ctrl-C during its start-up would otherwise end it with a traceback. The runner's own
+        # Ctrl-C waits, pending, until the unblock below.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            with theirs:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "ablations.worker", str(theirs.fileno()), str(os.getpid())],
+                    pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        self.connection = multiprocessing.connection.Connection(ours.detach())
+
+    def send(self, cell: Cell, results_root: str, position: int | None) -> None:
+        try:
+            self.connection.send((cell, results_root, position))
+        except OSError:  # the worker has died already: receive() reports it
+            pass
+
+    def receive(self) -> Outcome:
+        """The cell's record, the exception `run_cell` raised, or WorkerDied."""
+        try:
+            return self.connection.recv()
+        except (EOFError, OSError):
+            self.connection.close()
+            code = self.reap()
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            return WorkerDied(f"the worker process training this cell died ({how}) before it reported")
+
+    @staticmethod
+    def ready(workers: list[Worker]) -> list[Worker]:
+        """Those of the workers with something to read: an outcome, or the end of a dead worker."""
+        ready = set(multiprocessing.connection.wait([worker.connection for worker in workers]))
+        return [worker for worker in workers if worker.connection in ready]
+
+    @staticmethod
+    def stop(workers: list[Worker]) -> None:
+        """Close every connection (a worker reads the end of it as "no more cells" and exits), then reap."""
+        for worker in workers:
+            worker.connection.close()
+        for worker in workers:
+            worker.reap()
+
+    def reap(self, grace_s: float = 10.0) -> int:
+        """Wait for the process to end, killing it if it has not within `grace_s`; its return code."""
+        try:
+            return self.process.wait(grace_s)
+        except subprocess.TimeoutExpired:  # alive, though told to end or its connection broke
+            self.process.kill()
+            return self.process.wait()
 
 
 def worker_gpu(slot: int, gpus: int, runner_visible: str | None) -> str:
@@ -86,21 +136,6 @@ def worker_gpu(slot: int, gpus: int, runner_visible: str | None) -> str:
     and a worker must not stray to 0), or the slot's index when the runner had no list."""
     visible = [d.strip() for d in (runner_visible or "").split(",") if d.strip()] or [str(i) for i in range(gpus)]
     return visible[slot % min(gpus, len(visible))]
-
-
-def _die_with_runner(runner_pid: int) -> None:  # pragma: no mutate block
-    """Have the kernel SIGKILL this worker when the runner dies, however it dies: a worker left
-    running would go on writing into a results folder whose lock died with the runner. Linux only;
-    elsewhere an orphaned worker may finish its current cell before it notices."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != runner_pid:  # the runner died before the request above took effect
-        os._exit(1)
-
-
-def _run_in_worker(cell: Cell, results_root: str, cell_bars: bool) -> dict[str, Any]:
-    # Row 0 is the runner's bar over all cells.
-    return run_cell(cell, results_root, progress_position=_worker_slot + 1 if cell_bars else None)
 
 
 # Slurm job states in which a job may still write its result (sacct's and squeue's names).

@@ -1,5 +1,6 @@
-"""The submitit backend's bookkeeping without a cluster: jobs are fakes whose states the test sets.
-(tests/ablations/test_slurm.py drives the same code through a real Slurm.)"""
+"""The backends' bookkeeping without a cluster or worker processes: submitit jobs are fakes whose states
+the test sets (tests/ablations/test_slurm.py drives the same code through a real Slurm), and the local
+backend's workers are fakes (tests/ablations/test_local_workers.py runs real ones)."""
 import itertools
 import threading
 from pathlib import Path
@@ -15,6 +16,7 @@ from ablations.backends import JobLost, Submitit, job_name
 from ablations.cells import Cell
 from ablations.store import ResultsDir
 from mainrun.config import RunContext, TrainConfig
+from mainrun.errors import OutputError
 from mainrun.variant import Variant
 
 
@@ -398,58 +400,89 @@ def test_a_job_only_sacct_knows_is_kept_until_it_reports(fakes, tmp_path):
     assert outcome == {"status": "ok"}
 
 
-class FakePool:
-    """ProcessPoolExecutor as the local backend uses it: what it was built with, what ran, how it stopped."""
+class FakeWorker:
+    """A local backend's worker as Local.run drives it, without a process: a cell with seed 1338 kills
+    its worker; `ready` reports the workers in the order their cells were sent."""
 
     made: list = []
+    stopped: list = []
 
-    def __init__(self, workers, mp_context=None, initializer=None, initargs=()):
-        self.workers, self.context, self.initializer = workers, mp_context, initializer
-        self.submitted, self.shutdowns = [], []
-        FakePool.made.append(self)
+    def __init__(self, slot, gpus):
+        self.slot, self.gpus, self.sent, self.cell = slot, gpus, [], None
+        self.process = SimpleNamespace(terminated=False)
+        self.process.terminate = lambda: setattr(self.process, "terminated", True)
+        FakeWorker.made.append(self)
 
-    def submit(self, fn, *args):
-        from concurrent.futures import Future
+    def send(self, cell, results_root, position):
+        self.sent.append((cell.seed, results_root, position))
+        self.cell = cell
 
-        future = Future()
-        cell = args[0]
-        if cell.seed == 1338:
-            future.set_exception(RuntimeError("the worker died"))
-        else:
-            future.set_result({"status": "ok", "seed": cell.seed})
-        self.submitted.append((fn, args))
-        return future
+    def receive(self):
+        if self.cell.seed == 1338:
+            return backends.WorkerDied("the worker process training this cell died (killed by SIGKILL)")
+        return {"status": "ok", "seed": self.cell.seed}
 
-    def shutdown(self, wait=True, cancel_futures=False):
-        self.shutdowns.append((wait, cancel_futures))
+    @staticmethod
+    def ready(workers):
+        return workers[:1]
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.shutdown()
+    @staticmethod
+    def stop(workers):
+        FakeWorker.stopped.extend(workers)
 
 
-def test_the_local_pool_spawns_its_workers_and_returns_a_workers_error_as_the_cells_outcome(tmp_path, monkeypatch):
-    FakePool.made = []
-    monkeypatch.setattr(backends, "ProcessPoolExecutor", FakePool)
-    cells = [tiny_cell(1337), tiny_cell(1338)]
-    outcomes = dict((cell.seed, outcome) for cell, outcome in backends.Local(workers=3, gpus=0, cell_bars=True)
-                    .run(cells, tmp_path))
-    [pool] = FakePool.made
-    assert pool.workers == 3 and pool.context.get_start_method() == "spawn"
-    assert [args[2] for _, args in pool.submitted] == [True, True]  # each worker draws its own bar
-    assert outcomes[1337] == {"status": "ok", "seed": 1337}
-    assert isinstance(outcomes[1338], RuntimeError) and str(outcomes[1338]) == "the worker died"
+@pytest.fixture
+def fake_workers(monkeypatch):
+    FakeWorker.made, FakeWorker.stopped = [], []
+    monkeypatch.setattr(backends, "Worker", FakeWorker)
+    return FakeWorker
 
 
-def test_a_consumer_that_stops_early_cancels_the_queued_cells_without_waiting(tmp_path, monkeypatch):
-    FakePool.made = []
-    monkeypatch.setattr(backends, "ProcessPoolExecutor", FakePool)
-    running = backends.Local(workers=2, gpus=0, cell_bars=False).run([tiny_cell(1337), tiny_cell(1339)], tmp_path)
+def test_the_local_backend_deals_cells_to_its_slots_and_replaces_a_dead_worker(tmp_path, fake_workers):
+    cells = [tiny_cell(seed) for seed in (1337, 1338, 1339, 1340)]
+    outcomes = list(backends.Local(workers=2, gpus=1, cell_bars=True).run(cells, tmp_path))
+    assert [(cell.seed, outcome) for cell, outcome in outcomes if cell.seed != 1338] == [
+        (1337, {"status": "ok", "seed": 1337}), (1339, {"status": "ok", "seed": 1339}),
+        (1340, {"status": "ok", "seed": 1340})]
+    [died] = [outcome for cell, outcome in outcomes if cell.seed == 1338]
+    assert isinstance(died, backends.WorkerDied) and "SIGKILL" in str(died)
+    first, second, replacement = fake_workers.made  # one per slot, and one in the dead worker's slot
+    assert [(w.slot, w.gpus) for w in fake_workers.made] == [(0, 1), (1, 1), (1, 1)]
+    # Row 0 is the runner's bar: each cell's bar is its slot's row below it.
+    assert first.sent == [(1337, str(tmp_path), 1), (1339, str(tmp_path), 1)]
+    assert second.sent == [(1338, str(tmp_path), 2)] and replacement.sent == [(1340, str(tmp_path), 2)]
+    assert set(fake_workers.stopped) == {first, replacement}  # the dead one is reaped already
+    assert not any(w.process.terminated for w in fake_workers.made)
+
+
+def test_the_local_backend_starts_no_more_workers_than_cells_and_none_after_the_last_cell(tmp_path, fake_workers):
+    outcomes = list(backends.Local(workers=4, gpus=0, cell_bars=False).run([tiny_cell(1338)], tmp_path))
+    assert isinstance(outcomes[0][1], backends.WorkerDied)
+    [worker] = fake_workers.made  # no replacement: nothing was left to run
+    assert worker.sent == [(1338, str(tmp_path), None)]  # no bars
+
+
+def test_a_consumer_that_stops_early_stops_the_running_cells_at_once(tmp_path, fake_workers):
+    running = backends.Local(workers=2, gpus=0, cell_bars=False).run([tiny_cell(s) for s in (1337, 1339, 1340)],
+                                                                     tmp_path)
     next(running)
     running.close()  # as Ctrl-C in the runner does
-    assert FakePool.made[0].shutdowns[0] == (False, True)
+    assert [w.process.terminated for w in fake_workers.made] == [True, True]
+    assert set(fake_workers.stopped) == set(fake_workers.made)
+
+
+def test_a_workers_exception_reaches_the_runner_as_itself_or_as_one_line(tmp_path):
+    from ablations.worker import sendable
+
+    class Unrebuildable(Exception):
+        def __init__(self, a, b):
+            super().__init__(f"{a} and {b}")
+
+    assert sendable({"status": "ok"}) == {"status": "ok"}
+    error = OutputError("cannot write /x: No space left on device")
+    assert sendable(error) is error
+    rebuilt = sendable(Unrebuildable(1, 2))
+    assert type(rebuilt) is RuntimeError and str(rebuilt) == "Unrebuildable: 1 and 2"
 
 
 def test_an_adopted_job_slurm_has_since_forgotten_is_given_up_after_the_wait(fakes, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""Where cells train when GPUs are involved, checked without a GPU: the GPU a pool worker takes on a
+"""Where cells train when GPUs are involved, checked without a GPU: the GPU a local worker takes on a
 shared node, what a Slurm job asks for, and the one line a job without its GPU records."""
 import json
 import os
@@ -30,7 +30,7 @@ def test_a_worker_takes_its_slots_entry_of_the_runners_gpus(slot, gpus, visible,
     assert worker_gpu(slot, gpus, visible) == expected
 
 
-def test_pool_workers_on_a_shared_node_stay_inside_the_runners_gpus(tmp_path, monkeypatch):
+def test_local_workers_on_a_shared_node_stay_inside_the_runners_gpus(tmp_path, monkeypatch):
     """A runner given GPUs 2 and 3 (CUDA_VISIBLE_DEVICES=2,3): each of its two workers sees one of them,
     never GPU 0 or 1. The cells train on the CPU here; their logs record what each worker saw."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")

@@ -288,8 +288,8 @@ def test_a_plugin_family_joins_the_registry_wide_tests_and_benchmarks():
 
 def test_tune_picks_each_variants_lr_on_the_first_seed_and_measures_on_the_rest(tmp_path):
     out = tmp_path / "tune"
-    args = ("--axes", "init=default,kaiming", "opt=adamw", "--tune", "lr=1e-3,1e-2", *TINY, "--seeds", "3",
-            "--out", str(out))
+    args = ("--axes", "init=default,kaiming", "opt=adamw", "--tune", "lr=1e-3,1e-2", "--tune-extend", "0", *TINY,
+            "--seeds", "3", "--out", str(out))
     result = run(*args)
     assert result.returncode == 0, result.stderr
     assert "tuned lr: " in result.stdout
