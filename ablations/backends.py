@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import multiprocessing.connection
 import os
 import signal
 import socket
@@ -16,9 +17,10 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-import multiprocessing.connection
 from pathlib import Path
 from typing import Any, Iterator
+
+from mainrun.errors import ConfigError
 
 from .cells import Cell, run_cell
 from .store import ResultsDir
@@ -197,7 +199,10 @@ class Submitit:
                         yield cell, store.read_record(cell.key)
                         continue
                     executor.update_parameters(name=job_name(results_root, cell.key))
-                    job = executor.submit(run_cell_job, cell, str(results_root), self.timeout_min)
+                    try:
+                        job = executor.submit(run_cell_job, cell, str(results_root), self.timeout_min)
+                    except Exception as exc:  # sbatch refused it: a partition, a gres, a limit of this cluster
+                        raise ConfigError(submission_error(exc, self)) from None
                     running[job], last_known[job] = cell, time.time()
                 if self.cluster == "slurm" and time.time() - last_poll >= self.state_poll_s:
                     last_poll = time.time()
@@ -254,6 +259,15 @@ class Submitit:
         for job in running:
             if job not in unknown or job.job_id in queued:
                 last_known[job] = now
+
+
+def submission_error(exc: Exception, backend: "Submitit") -> str:
+    """sbatch's refusal in one line (submitit reports it with the whole command and its output), with
+    what this backend asked for."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "")
+    asked = f"--gpus-per-job {backend.gpus_per_job}" + (f", --partition {backend.partition}" if backend.partition else "")
+    return f"the cluster refused a job ({asked}): {said or type(exc).__name__}"
 
 
 def job_name(results_root: Path, key: str) -> str:

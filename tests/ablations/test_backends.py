@@ -503,3 +503,21 @@ def test_a_runner_stopped_while_jobs_run_cancels_them_without_raising(fakes, tmp
     assert next(running)[1] == {"status": "ok"}
     running.close()  # FakeJob.cancel asserts check=False: a job that cannot be cancelled must not raise here
     assert [job.cancelled for job in fakes.executor.jobs] == [False, True]
+
+
+def test_a_job_the_cluster_refuses_is_one_line_before_anything_trains(fakes, tmp_path, monkeypatch):
+    from mainrun.errors import ConfigError
+
+    refusal = "\n".join(["sbatch: command failed", *(f"  line {i} of submitit's report" for i in range(45)),
+                         "sbatch: error: Invalid generic resource (gres) specification"])
+
+    def refuse(fn, *args):
+        raise RuntimeError(refusal)
+
+    monkeypatch.setattr(fakes.executor, "submit", refuse)
+    with pytest.raises(ConfigError) as caught:
+        list(fast_backend(gpus_per_job=1).run([tiny_cell()], tmp_path))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message == ("the cluster refused a job (--gpus-per-job 1): sbatch: error: Invalid generic resource (gres) "
+                       "specification")
