@@ -102,7 +102,7 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ablations.coverage", description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ablations.coverage", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--reps", type=int, default=2000, help="simulated ladders per truth (default 2000)")
     parser.add_argument("--draws", type=int, default=2000, help="bootstrap draws of the compute multiplier")
     args = parser.parse_args(argv)

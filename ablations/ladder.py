@@ -1,6 +1,6 @@
 """Run the same study at several model sizes and say which findings hold as the model grows.
 
-    python -m ablations.ladder --rungs d_model=64,128,256 --grid full --scale cpu --data titles.txt
+    python -m ablations.ladder --rungs d_model=64,128,256 --grid full --scale cpu --data ../shared/data/hn_titles.txt
     python -m ablations.ladder --toward mainrun --rungs 8 --train-rungs 1-4 --axes opt=adamw,muon --tune lr=...
 
 With `--rungs SETTING=VALUES`, rung i takes the i-th value of every --rungs axis. With `--toward

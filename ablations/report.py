@@ -43,7 +43,7 @@ def ladder_spec(root: Path, options: ReportOptions) -> dict | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog="python -m ablations.report", description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("dir", help="a results folder written by python -m ablations.run (or a sweep's folder)")
+    parser.add_argument("dir", help="a results folder (of ablations.run), a sweep's or a ladder's folder")
     parser.add_argument("--plot", action=argparse.BooleanOptionalAction, default=None,
                         help="write PNG plots and report.pdf (default: when matplotlib is installed)")
     add_report_arguments(parser)

@@ -31,7 +31,7 @@ def finish(outcome: Outcome) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineArgumentParser(prog="python -m ablations.run", description=__doc__.strip().splitlines()[0])
+    parser = OneLineArgumentParser(prog="python -m ablations.run", description=" ".join(__doc__.split("\n\n")[0].split()))
     add_grid_arguments(parser)
     add_common_arguments(parser, "results folder (default runs/<grid>-<config hash>)")
     study = study_from_args(parser.parse_args(argv))

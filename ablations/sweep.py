@@ -21,7 +21,7 @@ from .run import finish
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineArgumentParser(prog="python -m ablations.sweep", description=__doc__.strip().splitlines()[0])
+    parser = OneLineArgumentParser(prog="python -m ablations.sweep", description=" ".join(__doc__.split("\n\n")[0].split()))
     plan = parser.add_argument_group("the search")
     plan.add_argument("--variant", help="the variant to tune, e.g. opt=adamw (default: the baseline)")
     plan.add_argument("--stage", action="append", metavar="AXIS=VALUES",

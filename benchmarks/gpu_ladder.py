@@ -82,7 +82,7 @@ def check_md(summary: LadderSummary, cpu_rungs: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_ladder", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_ladder", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("ladder", type=Path, help="the CPU ladder's folder (a path ladder)")
     parser.add_argument("out", type=Path, help="where its copy, with the upper rungs, goes")
     parser.add_argument("--rungs", required=True, help="the upper rungs to train, e.g. 5-8")

@@ -163,7 +163,7 @@ def train(cfg: TrainConfig, context: RunContext = RunContext(), *, progress: boo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineArgumentParser(prog="python -m mainrun.train", description=__doc__.strip().splitlines()[0])
+    parser = OneLineArgumentParser(prog="python -m mainrun.train", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--variant", help="baseline, or e.g. norm=rmsnorm,pos=rope,opt=adamw,norm.eps=1e-5")
     add_train_arguments(parser)
     parser.add_argument("--log-file", help="JSONL log (default logs/mainrun.log)", default="logs/mainrun.log")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Copy the real HN titles into .gpu-data/ (ignored by git), the folder a borrowed GPU machine receives
-# with the working tree (name it in the device call's `carry`); scripts/gpu-figures.sh reads them there.
+# Copy the real HN titles into .gpu-data/ (ignored by git), for a run on a GPU machine: copy the
+# working tree with .gpu-data/ to that machine, run `scripts/gpu-figures.sh OUT` there (it reads the
+# titles from .gpu-data/), and bring OUT back.
 #
 #   scripts/stage-titles.sh [TITLES]      (default ../shared/data/hn_titles.txt)
 set -euo pipefail
