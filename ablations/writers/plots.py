@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 import statistics
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from mainrun.components.optimizers import lr_curve
 
@@ -23,12 +25,59 @@ from ..metrics import METRICS
 from ..summary import Row, Summary
 
 REFERENCE_GREY = "0.55"
+# Line styles for many series: ten colours, then the same ten dashed, dotted, ..., each with its own
+# marker, so that sixteen variants are sixteen distinct lines and not ten colours shared.
+COLOURS = plt.get_cmap("tab10")
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P")
+# Characters of a label per inch of width at 7 points (DejaVu Sans averages about 0.55 em a character).
+CHARS_PER_INCH = 72 / (0.58 * 7)
 
 
 def save(fig: Any, path: Path) -> None:
-    fig.tight_layout()
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def wrap_label(text: str, width: int) -> str:
+    """`text` in lines of about `width` characters: an aliased effect (`a x b = c x d = ...`) breaks
+    between its aliases, each new line starting `= `; anything else at spaces (after a variant's commas)."""
+    lines: list[str] = []
+    for i, part in enumerate(text.split(" = ")):
+        part = part if i == 0 else "= " + part
+        if lines and len(lines[-1]) + 1 + len(part) <= width:
+            lines[-1] += " " + part
+        else:
+            lines.extend(textwrap.wrap(part, width, break_on_hyphens=False) or [part])
+    return "\n".join(lines)
+
+
+def style(i: int) -> dict[str, Any]:
+    """The i-th series' colour, line style and marker: distinct for the first 24 x 6 series."""
+    return {"color": COLOURS(i % 10), "linestyle": LINESTYLES[(i // 10) % len(LINESTYLES)],
+            "marker": MARKERS[(i // 10) % len(MARKERS)]}
+
+
+def legend_columns(labels: list[str], width_in: float, fontsize: float) -> tuple[int, int]:
+    """How many columns a legend of these labels takes across `width_in` inches, and the characters
+    a label may have in one before it wraps."""
+    chars = CHARS_PER_INCH * 7 / fontsize * (width_in - 0.4)
+    longest = max((len(label) for label in labels), default=0)
+    columns = max(1, min(4, len(labels), int(chars // (min(longest, 70) + 8))))
+    return columns, int(chars / columns) - 8
+
+
+def legend_below(fig: Any, ax: Any, width_in: float, fontsize: float = 7) -> None:
+    """The axes' legend under it, outside the data, in as many columns as its labels allow; labels
+    longer than a column wrap. Constrained layout makes room for it below the axes."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    columns, chars = legend_columns(labels, width_in, fontsize)
+    fig.legend(handles, [wrap_label(label, chars) for label in labels], loc="outside lower center", ncol=columns,
+               fontsize=fontsize, frameon=False)
 
 
 def seed_curves(summary: Summary, point: Point) -> list[tuple[list[int], list[float]]]:
@@ -42,16 +91,21 @@ def plot_curves(summary: Summary, path: Path) -> None:
     reference = summary.reference
     columns = min(4, max(1, len(rows)))
     lines = math.ceil(len(rows) / columns) if rows else 1
-    fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.4 * lines), sharex=True, sharey=True,
-                             squeeze=False)
-    for ax, row in zip(axes.flat, rows):
+    # A variant's label runs to 90 characters: wrapped to its panel's width, over its own panel.
+    titles = [wrap_label(row.label if row is not reference else f"{row.label} ({summary.reference_label})", 42)
+              for row in rows]
+    title_lines = max((t.count("\n") + 1 for t in titles), default=1)
+    fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, (1.9 + 0.15 * title_lines) * lines + 0.4),
+                             sharex=True, sharey=True, squeeze=False, layout="constrained")
+    for ax, row, title in zip(axes.flat, rows, titles):
         if reference is not None and row is not reference:
             for steps, losses in seed_curves(summary, reference.point):
                 ax.plot(steps, losses, color=REFERENCE_GREY, linewidth=1.0)
         colour = "black" if row is reference else "tab:blue"
         for steps, losses in seed_curves(summary, row.point):
             ax.plot(steps, losses, color=colour, linewidth=1.2)
-        ax.set_title(row.label if row is not reference else f"{row.label} ({summary.reference_label})", fontsize=7)
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)
     for ax in list(axes.flat)[len(rows):]:
         ax.axis("off")
@@ -63,20 +117,23 @@ def plot_curves(summary: Summary, path: Path) -> None:
 
 def plot_pair(summary: Summary, rows: list[Row], path: Path) -> None:
     """The reference and the best variant, every seed, on one plot."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     for row, colour in zip(rows, ("black", "tab:blue")):
         for i, (steps, losses) in enumerate(seed_curves(summary, row.point)):
             ax.plot(steps, losses, color=colour, linewidth=1.5, label=None if i else row.label)
     ax.set_xlabel("step")
     ax.set_ylabel("val loss (reference metric)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_below(fig, ax, 8, fontsize=8)
     save(fig, path)
 
 
 def plot_effects(summary: Summary, effects: list[Effect], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(effects) + 1.5))
-    names = [e.name for e in effects][::-1]
+    # An aliased interaction's name runs to 80 characters and more: wrapped between its aliases, so
+    # that the bars keep the width of the figure.
+    names = [wrap_label(e.name, 56) for e in effects][::-1]
+    lines = sum(name.count("\n") + 1 for name in names)
+    fig, ax = plt.subplots(figsize=(9, 0.16 * lines + 0.22 * len(effects) + 1.6), layout="constrained")
     values = [e.estimate.value for e in effects][::-1]
     half_widths = [e.estimate.half_width for e in effects][::-1]
     colours = ["tab:blue" if summary.verdict(e) == "beyond noise" else "tab:grey" for e in effects][::-1]
@@ -84,9 +141,10 @@ def plot_effects(summary: Summary, effects: list[Effect], path: Path) -> None:
     ax.barh(names, values, color=colours, capsize=3, xerr=[h or 0.0 for h in half_widths] if has_intervals else None)
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.set_title("95% intervals; blue: beyond noise (Holm), grey: within noise or negligible" if has_intervals
-                 else "one seed: no intervals", fontsize=9)
+                 else "one seed: no intervals", fontsize=9, loc="right")
     ax.set_xlabel("effect on val loss (negative = lower loss)")
-    ax.tick_params(axis="y", labelsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.margins(y=0.5 / max(len(effects), 1))
     save(fig, path)
 
 
@@ -109,14 +167,15 @@ def schedules(summary: Summary) -> dict[str, list[float]]:
 
 
 def plot_lr_schedules(lines: dict[str, list[float]], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for (label, curve), style in zip(lines.items(), ("-", "--", "-.", ":") * 8):
-        ax.plot(range(len(curve)), curve, style, label=label, linewidth=1.6)
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for i, (label, curve) in enumerate(lines.items()):  # colour and dash both change: distinct for 20 lines
+        ax.plot(range(len(curve)), curve, label=label, linewidth=1.6, color=COLOURS(i % 10),
+                linestyle=LINESTYLES[i % len(LINESTYLES)])
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     ax.set_yscale("log")
-    ax.legend()
     ax.grid(True, which="both", alpha=0.3)
+    legend_below(fig, ax, 8, fontsize=8)
     save(fig, path)
 
 
@@ -124,16 +183,20 @@ def plot_sensitivity(path: Path, axis: str, series: dict[str, dict[Any, list[flo
                      ylabel: str) -> None:
     """The metric against a numeric axis: a line per variant through the means, error bars of one sd
     over seeds, the chosen value ringed. Log x for learning rates and weight decays."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    colours = plt.get_cmap("tab10")
+    named = len(series) > 1 or any(series)  # one unnamed line (a sweep stage) needs no legend
+    width = 9.0 if named else 7.0
+    # Sixteen variants are sixteen lines of distinct style, their legend under the axes, not over the data.
+    legend_rows = math.ceil(len(series) / legend_columns(list(series), width, 8)[0]) if named else 0
+    fig, ax = plt.subplots(figsize=(width, 4.2 + 0.2 * legend_rows), layout="constrained")
     for i, (label, by_value) in enumerate(series.items()):
         values = sorted(v for v, losses in by_value.items() if losses)
         if not values:
             continue
         means = [statistics.fmean(by_value[v]) for v in values]
         sds = [statistics.stdev(by_value[v]) if len(by_value[v]) > 1 else 0.0 for v in values]
-        colour = colours(i % 10)
-        ax.errorbar(values, means, yerr=sds, marker="o", capsize=3, color=colour, label=label)
+        line = style(i)
+        colour = line["color"]
+        ax.errorbar(values, means, yerr=sds, capsize=3, label=label, markersize=5, **line)
         if label in chosen and chosen[label] in by_value and by_value[chosen[label]]:
             ax.plot([chosen[label]], [statistics.fmean(by_value[chosen[label]])], marker="o", markersize=14,
                     markerfacecolor="none", markeredgecolor=colour, markeredgewidth=2)
@@ -143,8 +206,8 @@ def plot_sensitivity(path: Path, axis: str, series: dict[str, dict[Any, list[flo
     ax.set_ylabel(ylabel)
     ax.set_title("mean ± sd over seeds; ringed: the chosen value", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    if any(series):  # one unnamed line (a sweep stage) needs no legend
-        ax.legend(fontsize=7)
+    if named:
+        legend_below(fig, ax, width, fontsize=8)
     save(fig, path)
 
 
