@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 from .effects import Estimate
 
@@ -12,10 +14,33 @@ STATUSES = ("ok", "diverged", "failed", "not run")
 
 def decimals(est: Estimate) -> int:
     """4 decimals, or more when the interval is narrower, so that it shows two significant digits:
-    -0.000100 ± 0.000085 is beyond noise, where -0.0001 ± 0.0001 would look as if it were not."""
+    -0.000100 ± 0.000085 is beyond noise, where -0.0001 ± 0.0001 would look as if it were not; at most
+    8, below which an interval is floating-point rounding (an exactly additive synthetic loss)."""
     if not est.half_width:
         return 4
-    return max(4, 1 - math.floor(math.log10(est.half_width)))
+    return min(MAX_DECIMALS, max(4, 1 - math.floor(math.log10(est.half_width))))
+
+
+MAX_DECIMALS = 8
+
+
+def data_name(run: dict[str, Any], root: Path) -> str:
+    """The corpus as a reader can find it: a file's name (its path when it lies in the results folder),
+    never the absolute path of the machine that ran it."""
+    name = str(run.get("data", "unrecorded"))
+    if name.startswith("file:"):
+        path = Path(name[len("file:"):])
+        try:
+            return str(path.relative_to(root.resolve()))
+        except ValueError:
+            return path.name
+    return "the embedded synthetic corpus" if name == "embedded" else name
+
+
+def data_text(run: dict[str, Any], root: Path) -> str:
+    """`data_name`, with the corpus's fingerprint."""
+    shown = data_name(run, root)
+    return f"{shown} (fingerprint {run['fingerprint']})" if run.get("fingerprint") else shown
 
 
 def estimate_text(est: Estimate | None) -> str:

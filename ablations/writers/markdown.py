@@ -10,7 +10,7 @@ from ..effects import Effect, ordered, verdict
 from ..grid import swap_label
 from ..metrics import METRICS
 from ..summary import Resolution, Row, Summary, Tuning
-from ..text import count, decimals, estimate_text, number, status_text
+from ..text import count, data_name, decimals, estimate_text, number, status_text
 
 
 def table(body: list[list[str]], headers: list[str]) -> str:
@@ -103,7 +103,8 @@ def header_lines(summary: Summary, title_extra: str = "") -> list[str]:
         "",
         f"Command: `{run['command']}`" + resumed_text(run),
         "",
-        f"Scale `{run['scale']}`; data `{run['data']}` (fingerprint `{run['fingerprint']}`); device `{run['device']}`; "
+        f"Scale `{run['scale']}`; data `{data_name(run, summary.root)}` (fingerprint `{run['fingerprint']}`); "
+        f"device `{run['device']}`; "
         f"{len(summary.records)} of {summary.cells} cells have run.",
         "",
         "Val loss is the reference metric (summed token cross-entropy over the characters of the val text) at the "

@@ -32,7 +32,7 @@ from ..axes import level_text
 from ..effects import ordered
 from ..metrics import METRICS
 from ..summary import Summary
-from ..text import count, estimate_text, number, status_text
+from ..text import count, data_name, data_text, estimate_text, number, status_text
 from ..tuning import with_setting
 from .markdown import loss_text
 from .plots import wrap_label
@@ -131,25 +131,6 @@ def save(pdf: PdfPages, fig: Any) -> None:
 
 
 # -- what the pages say ----------------------------------------------------------------------------
-
-def data_name(run: dict[str, Any], root: Path) -> str:
-    """The corpus as a reader can find it: a file's name (its path when it lies in the results folder),
-    never the absolute path of the machine that ran it."""
-    name = str(run.get("data", "unrecorded"))
-    if name.startswith("file:"):
-        path = Path(name[len("file:"):])
-        try:
-            return str(path.relative_to(root.resolve()))
-        except ValueError:
-            return path.name
-    return "the embedded synthetic corpus" if name == "embedded" else name
-
-
-def data_text(run: dict[str, Any], root: Path) -> str:
-    """`data_name`, with the corpus's fingerprint."""
-    shown = data_name(run, root)
-    return f"{shown} (fingerprint {run['fingerprint']})" if run.get("fingerprint") else shown
-
 
 def design_text(run: dict[str, Any]) -> str:
     design = run.get("design") or {}

@@ -101,3 +101,22 @@ def test_what_choose_metric_says_when_it_cannot_compare_or_is_asked_for_the_unkn
     with pytest.raises(ConfigError, match=r"^--metric val_loss_full: some cells of this folder have no val_loss_full "
                                           r"\(trained before it was recorded\); use val_loss$"):
         choose_metric(old, "val_loss_full")
+
+
+def test_an_interval_at_floating_point_rounding_shows_eight_decimals_at_most():
+    from ablations.effects import Estimate
+    from ablations.text import estimate_text
+
+    assert estimate_text(Estimate(0.1, 7.1e-16, 3)) == "+0.10000000 ± 0.00000000"
+    assert estimate_text(Estimate(-0.0001, 0.000085, 3)) == "-0.000100 ± 0.000085"
+
+
+def test_the_data_is_named_by_its_file_never_the_absolute_path_of_the_machine_that_ran_it(tmp_path):
+    from ablations.text import data_name, data_text
+
+    run = {"data": "file:/work/shared/data/hn_titles.txt", "fingerprint": "file-abc"}
+    assert data_name(run, tmp_path) == "hn_titles.txt"
+    assert data_text(run, tmp_path) == "hn_titles.txt (fingerprint file-abc)"
+    inside = {"data": f"file:{tmp_path.resolve()}/data/titles.txt"}
+    assert data_name(inside, tmp_path) == "data/titles.txt"
+    assert data_name({"data": "embedded"}, tmp_path) == "the embedded synthetic corpus"

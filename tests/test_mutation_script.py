@@ -1,0 +1,88 @@
+"""scripts/mutation.py: the operators it adds to mutmut's, and which files a run mutates."""
+import importlib.util
+import subprocess
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mutation.py"
+spec = importlib.util.spec_from_file_location("mutation", SCRIPT)
+mutation = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mutation)
+
+
+def mutants(source: str, operator, kind) -> list[str]:
+    """Every mutant the operator makes of each node of that kind in `source`, as code."""
+    module = cst.parse_module(source)
+    found = []
+
+    class Each(cst.CSTTransformer):
+        def __init__(self, target):
+            self.target, self.replacement = target, None
+
+        def on_leave(self, original, updated):
+            return self.replacement if original is self.target else updated
+
+    class Finder(cst.CSTVisitor):
+        def on_visit(self, node):
+            if isinstance(node, kind):
+                for mutant in operator(node):
+                    changer = Each(node)
+                    changer.replacement = mutant
+                    found.append(module.visit(changer).code.strip())
+            return True
+
+    module.visit(Finder())
+    return found
+
+
+def test_min_and_max_swap():
+    assert mutants("x = min(a, b)\n", mutation.swap_min_max, cst.Call) == ["x = max(a, b)"]
+    assert mutants("x = max(values)\n", mutation.swap_min_max, cst.Call) == ["x = min(values)"]
+    assert mutants("x = sorted(a)\n", mutation.swap_min_max, cst.Call) == []
+
+
+def test_the_first_two_positional_arguments_swap():
+    assert mutants("delta_vs(losses, point, reference, seeds)\n", mutation.swap_arguments, cst.Call) == \
+        ["delta_vs(point, losses, reference, seeds)"]
+    assert mutants("f(a, key=b, *rest)\n", mutation.swap_arguments, cst.Call) == []
+    assert mutants("f(a)\n", mutation.swap_arguments, cst.Call) == []
+
+
+def test_a_guard_that_only_leaves_is_dropped_and_no_other_if():
+    guarded = "def f(x):\n    if x < 0:\n        raise ValueError(x)\n    return x\n"
+    assert mutants(guarded, mutation.drop_guard, cst.If) == [
+        "def f(x):\n    if False:\n        raise ValueError(x)\n    return x"]
+    assert mutants("for x in y:\n    if x: continue\n", mutation.drop_guard, cst.If) == ["for x in y:\n    if False: continue"]
+    assert mutants("if x:\n    y = 1\n", mutation.drop_guard, cst.If) == []
+    assert mutants("if x:\n    return 1\nelse:\n    return 2\n", mutation.drop_guard, cst.If) == []
+
+
+def test_the_operators_join_mutmuts_own():
+    from mutmut.mutation import mutators
+
+    before = list(mutators.mutation_operators)
+    try:
+        mutation.register_operators()
+        added = [op for _, op in mutators.mutation_operators[len(before):]]
+        assert added == [mutation.swap_min_max, mutation.swap_arguments, mutation.drop_guard]
+    finally:
+        mutators.mutation_operators[:] = before
+
+
+def test_every_module_is_mutated_and_a_ref_narrows_it_to_the_changed_files(monkeypatch):
+    monkeypatch.chdir(SCRIPT.parents[1])
+    every = mutation.mutated_files(None)
+    assert Path("scripts/migrate_bpb.py") in every and Path("ablations/writers/pdf.py") in every
+    assert Path("mainrun/config.py") in every and all(p.suffix == ".py" for p in every)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    changed = set(mutation.mutated_files(head))
+    dirty = subprocess.run(["git", "diff", "--name-only", head], capture_output=True, text=True).stdout.split()
+    assert changed == {Path(p) for p in dirty if Path(p) in set(every)}
+
+
+@pytest.mark.parametrize("path, name", [("ablations/writers/pdf.py", "ablations.writers.pdf"),
+                                        ("mainrun/__init__.py", "mainrun"), ("scripts/migrate_bpb.py", "migrate_bpb")])
+def test_module_names_are_mutmuts(path, name):
+    assert mutation.module_name(Path(path)) == name
