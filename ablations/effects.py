@@ -78,7 +78,13 @@ def estimate_json(e: Estimate | None) -> dict[str, Any] | None:
 
 
 def estimate_from_json(d: dict[str, Any] | None) -> Estimate | None:
-    return None if d is None else Estimate(d["value"], d["ci95_half_width"], d["seeds"])
+    """An estimate read back from a results file; its sd, which the file leaves out, recovered from the
+    interval, so that its p-value (and so its verdict) is the one the writer computed."""
+    if d is None:
+        return None
+    half_width, n = d["ci95_half_width"], d["seeds"]
+    sd = half_width * math.sqrt(n) / t_critical_975(n - 1) if half_width is not None and n >= 2 else None
+    return Estimate(d["value"], half_width, n, sd)
 
 
 ALPHA = 0.05

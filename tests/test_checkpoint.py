@@ -420,3 +420,52 @@ def test_a_single_file_modules_hash_reads_that_file_only(tmp_path):
     assert checkpoint.source_hash(module) == before
     (tmp_path / "plugin.py").write_text("X = 2\n")
     assert checkpoint.source_hash(module) != before
+
+
+class Crash(Exception):
+    pass
+
+
+def crashed_then_resumed(tmp_path, monkeypatch, seconds_per_evaluation=0.4):
+    """A run whose first two evaluations each take `seconds_per_evaluation` and which dies in its third
+    (steps 1, 2, then 4 of 6: its checkpoint is step 2's), then the same run resumed from its checkpoint
+    with evaluations at their own speed. The resumed run's result."""
+    from mainrun import training
+    from mainrun.config import RunContext, TrainConfig
+    from mainrun.train import train
+    from mainrun.variant import Variant
+
+    cfg = TrainConfig.from_scale("tiny", source="embedded", variant=Variant(opt="adamw"), max_steps=6,
+                                 evals_per_epoch=79)  # 159 batches // 79: an evaluation every 2 steps
+    real, calls = training.evaluate, []
+
+    def slow_then_dead(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Crash
+        time.sleep(seconds_per_evaluation)
+        return real(*args, **kwargs)
+
+    context = RunContext(checkpoint_dir=str(tmp_path / "ckpt"), log_file=str(tmp_path / "log.jsonl"), threads=1)
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "evaluate", slow_then_dead)
+        with pytest.raises(Crash):
+            train(cfg, context, progress=False)
+    assert checkpoint.load(tmp_path / "ckpt" / checkpoint.CHECKPOINT)["state"]["step"] == 2
+    import dataclasses
+
+    result = train(cfg, dataclasses.replace(context, resume=True), progress=False)
+    assert result.resumed_from == 2 and result.steps == 6
+    return result
+
+
+def test_a_resumed_run_reports_evaluations_share_of_its_whole_wall_time(tmp_path, monkeypatch):
+    result = crashed_then_resumed(tmp_path, monkeypatch)
+    assert 0 < result.eval_share < 1, f"eval_share {result.eval_share}: not a share of the wall time"
+    assert result.wall_s >= 2 * 0.4, "the wall time before the crash was lost"
+    assert result.eval_share == pytest.approx(result.eval_s / result.wall_s)
+
+
+def test_a_resumed_runs_eval_s_counts_the_evaluations_before_the_crash(tmp_path, monkeypatch):
+    result = crashed_then_resumed(tmp_path, monkeypatch)
+    assert result.eval_s >= 2 * 0.4, f"eval_s {result.eval_s:.3f}: the two evaluations before the crash are lost"

@@ -56,3 +56,25 @@ def test_titles_that_moved_are_named_in_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == "error: data path /nowhere/titles.txt does not exist\n"
     assert load_script().main([str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'missing'} is not a results folder\n"
+
+
+def test_a_folder_with_a_failed_cell_migrates_the_rest_in_one_line(tmp_path, capsys):
+    titles = [f"title number {i}" for i in range(200)]
+    data = tmp_path / "titles.txt"
+    data.write_text("\n".join(titles) + "\n", encoding="utf-8")
+    folder = tmp_path / "run"
+    old = {"status": "ok", "seed": 7, "num_titles": 150, "val_frac": 0.2, "data": f"file:{data}", "val_bpb": 3.0}
+    # A failed cell's record as the runner writes it: no val_bpb (null), its other results null too; and
+    # one from before the runner wrote val_bpb at all.
+    failed = {"status": "failed", "seed": 8, "num_titles": 150, "val_frac": 0.2, "data": f"file:{data}",
+              "val_bpb": None, "val_loss": None, "error": "RuntimeError: out of memory"}
+    older_failed = {"status": "failed", "seed": 9, "num_titles": 150, "val_frac": 0.2, "data": None,
+                    "error": "RuntimeError: out of memory"}
+    for key, record in (("baseline-seed7", old), ("baseline-seed8", failed), ("baseline-seed9", older_failed)):
+        (folder / "cells" / key).mkdir(parents=True)
+        (folder / "cells" / key / "record.json").write_text(json.dumps(record))
+    assert load_script().main([str(folder)]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out == f"{folder}: 1 of 3 records converted\n"
+    assert json.loads((folder / "cells" / "baseline-seed7" / "record.json").read_text())["bpb_separator_bytes"] == 1
+    assert json.loads((folder / "cells" / "baseline-seed8" / "record.json").read_text()) == failed  # left alone

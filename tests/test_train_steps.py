@@ -178,3 +178,14 @@ def test_lr_scaling_against_a_preset_that_keeps_the_reference_batch():
     cfg = TrainConfig.from_scale("mainrun", batch_size=128, lr_scaling="linear", variant=Variant(opt="adamw"))
     assert cfg.preset_batch_size == 64
     assert cfg.peak_lr == pytest.approx(6e-4)
+
+
+def test_on_validation_is_handed_the_reference_metric_at_every_evaluation(tmp_path):
+    seen = []
+    cfg = tiny(max_steps=6, evals_per_epoch=79)  # 159 batches // 79: evaluations at steps 1, 2, 4 and 6
+    result = train(cfg, logged(tmp_path / "log.jsonl"), progress=False,
+                   on_validation=lambda step, loss: seen.append((step, loss)))
+    assert [step for step, _ in seen] == [1, 2, 4, 6]
+    assert all(math.isfinite(loss) for _, loss in seen), f"on_validation was handed {seen}"
+    assert seen == result.curve  # the curve is the reference metric at each evaluation
+    assert seen[-1][1] == result.val_loss != result.val_loss_full

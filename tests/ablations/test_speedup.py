@@ -1,6 +1,7 @@
 """Speed-ups against the reference's token budgets (ablations/speedup.py, --speedup)."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -120,3 +121,62 @@ def test_speedup_with_max_steps_multiplies_them_and_a_budget_flag_is_refused_bef
         run.main(["--axes", "opt=sgd,adamw", "--speedup", "0.5,1,2", "--budget", "2", "--scale", "tiny", "--data",
                   "embedded", "--no-plot", "--out", str(tmp_path / "other")])
     assert len(backend.trained) == trained
+
+
+def speedup_study(tmp_path, monkeypatch, loss, *extra, out="study", axes="opt=sgd,adamw,muon"):
+    """A speed-up study on synthetic cells; its speedup.json's speed-ups by label, and the backend."""
+    backend = install(monkeypatch, loss)
+    assert run.main(["--axes", axes, "--speedup", "0.5,1,2,4", "--scale", "tiny", "--data", "embedded", "--no-plot",
+                     *extra, "--out", str(tmp_path / out)]) == 0
+    report = json.loads((tmp_path / out / "speedup.json").read_text())
+    return {s["label"]: s for s in report["speedups"]}, report, backend
+
+
+def test_a_variant_bounded_on_every_seed_reports_the_bound_of_its_smallest_seed(tmp_path, monkeypatch):
+    def loss(cfg: TrainConfig) -> float:  # seed 1338's reference never finished its 4x budget: its largest is 2x
+        if cfg.variant.opt == "sgd" and cfg.training.budget == 4 and cfg.training.seed == 1338:
+            return math.nan
+        return budget_loss(cfg)
+
+    by_label, _, _ = speedup_study(tmp_path, monkeypatch, loss)
+    muon = by_label["opt=muon"]  # beyond every seed's largest budget: at least 4x on two seeds, 2x on 1338
+    assert {k: (v["speedup"], v["kind"]) for k, v in muon["per_seed"].items()} == {
+        "1337": (pytest.approx(4.0), AT_LEAST), "1338": (pytest.approx(2.0), AT_LEAST),
+        "1339": (pytest.approx(4.0), AT_LEAST)}
+    assert muon["text"] == "at least 2.00x", "the bound is not the one every seed supports (the smallest)"
+
+
+def test_a_speedups_interval_is_the_exp_of_its_log_scale_interval(tmp_path, monkeypatch):
+    from ablations.effects import t_critical_975
+
+    by_label, _, _ = speedup_study(tmp_path, monkeypatch, budget_loss)
+    adamw = by_label["opt=adamw"]  # 2x, 2x, 4x
+    logs = [math.log(2), math.log(2), math.log(4)]
+    mean = sum(logs) / 3
+    half = t_critical_975(2) * math.sqrt(sum((x - mean) ** 2 for x in logs) / 2) / math.sqrt(3)
+    assert adamw["text"] == f"{math.exp(mean):.2f}x ({math.exp(mean - half):.2f}-{math.exp(mean + half):.2f})"
+    low, high = (float(x) for x in adamw["text"].split("(")[1].rstrip(")").split("-"))
+    assert low * high == pytest.approx(math.exp(mean) ** 2, rel=0.02)  # symmetric on the log scale
+
+
+def test_studies_differing_only_in_run_options_share_one_budgets_folder(tmp_path, monkeypatch):
+    _, first, backend = speedup_study(tmp_path, monkeypatch, budget_loss, "--workers", "1", out="one",
+                                      axes="opt=sgd,adamw")
+    assert sum("budget" in dict(c.point.settings) for c in backend.trained) == 12  # 4 budgets x 3 seeds
+    _, second, backend = speedup_study(tmp_path, monkeypatch, budget_loss, "--workers", "2", out="two",
+                                       axes="opt=sgd,adamw")
+    assert second["budgets_folder"] == first["budgets_folder"], "--workers changed the budgets folder"
+    assert [p.name for p in tmp_path.glob("budgets-*")] == [Path(first["budgets_folder"]).name]
+    assert not [c for c in backend.trained if "budget" in dict(c.point.settings)], "the budgets trained again"
+
+
+def test_a_seed_whose_reference_finished_one_budget_gets_no_speedup(tmp_path, monkeypatch):
+    def loss(cfg: TrainConfig) -> float:  # seed 1339's reference finished its 1x budget only
+        if cfg.variant.opt == "sgd" and cfg.training.budget != 1 and cfg.training.seed == 1339:
+            return math.nan
+        return budget_loss(cfg)
+
+    by_label, _, _ = speedup_study(tmp_path, monkeypatch, loss, axes="opt=sgd,adamw")
+    adamw = by_label["opt=adamw"]
+    assert sorted(adamw["per_seed"]) == ["1337", "1338"], "a speed-up read off a single reference budget"
+    assert adamw["text"].startswith("2.00x")

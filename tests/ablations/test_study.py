@@ -160,3 +160,15 @@ def test_an_output_that_needs_a_missing_extra_is_refused_before_anything_trains(
     with pytest.raises(ConfigError, match=message):
         Study.from_options(grid="full", scale="tiny", **{option: True})
     Study.from_options(grid="full", scale="tiny", **{option: False})  # not asked for: nothing needed
+
+
+def test_without_scale_a_study_whose_cells_get_no_gpu_uses_the_cpu_preset(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for options in ({}, {"device": "cpu"}, {"backend": "submitit-local", "gpus_per_job": 0}):
+        study = Study.from_options(axes=["opt=sgd,adamw"], data="embedded", **options)
+        assert study.base.scale == "cpu", f"{options}: cells without a GPU got the {study.base.scale} preset"
+    # Cells that do get one (a job's GPU) train the reference scale.
+    gpu_jobs = Study.from_options(axes=["opt=sgd,adamw"], data="embedded", backend="submitit-local", gpus_per_job=1)
+    assert gpu_jobs.base.scale == "mainrun"

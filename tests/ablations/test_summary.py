@@ -282,3 +282,22 @@ def test_a_row_without_best_pt_has_no_samples(grid_summary):
     from ablations.summary import with_samples
 
     assert with_samples(grid_summary).samples == {grid_summary.best.label: [], grid_summary.reference.label: []}
+
+
+def test_a_tuned_summary_honours_the_metric_asked_for(tmp_path, monkeypatch):
+    from ablations import report
+    from ablations.study import ReportOptions
+
+    install(monkeypatch, lambda cfg: 2.0 + abs(math.log10(cfg.peak_lr / 1e-3)) * 0.1 + SEED_SHIFT[cfg.training.seed])
+    out = tmp_path / "tuned"
+    run_study(Study.from_options(axes=["opt=sgd,adamw"], tune="lr=1e-3,1e-2", tune_extend=0, seeds=3, scale="tiny",
+                                 data="embedded", out=str(out), plot=False))
+    s = summarise(out, ReportOptions(metric="val_bpb"))
+    assert s.metric == "val_bpb", f"asked for val_bpb, the tuned summary ranks by {s.metric}"
+    for row in s.rows:  # the synthetic cells' val_bpb is half their val_loss
+        assert row.mean("val_bpb") == pytest.approx(row.mean("val_loss") / 2)
+    assert report.main([str(out), "--metric", "val_bpb", "--no-plot"]) == 0
+    header = next(line for line in (out / "results.md").read_text().splitlines()
+                  if line.startswith("|") and "Δ vs reference" in line)
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[columns.index("Δ vs reference") - 1] == "val bits/byte", header  # the column ranked by

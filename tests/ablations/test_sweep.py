@@ -213,3 +213,35 @@ def test_the_final_comparison_reads_the_metric_asked_for_and_survives_no_shared_
     assert final["metric"] == "val_loss_full" and final["delta"]["value"] == pytest.approx(-0.2 - 0.3)
     unpaired = final_comparison(store, grid, ["lr"], start, chosen, [7], "auto")
     assert unpaired["delta"] is None and unpaired["estimate"] is None
+
+
+def test_the_final_folders_delta_is_chosen_minus_start_with_the_start_as_reference(tmp_path, monkeypatch):
+    from ablations import sweep
+    from tests.ablations.synthetic import install
+
+    install(monkeypatch, synthetic_loss)  # dropout 0.0 is 0.1 better than the start's 0.1: adopted
+    out = tmp_path / "sweep"
+    assert sweep.main(["--variant", "opt=adamw", "--stage", "dropout=0.0,0.1", "--seeds", "3", "--scale", "tiny",
+                       "--data", "embedded", "--no-plot", "--out", str(out)]) == 0
+    lines = (out / "final" / "results.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("|") and "Δ vs reference" in line)
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    rows = [dict(zip(columns, (c.strip() for c in line.strip("|").split("|")))) for line in lines
+            if line.startswith("| ") and line != header and set(line) - set("|- ")]
+    by_dropout = {row["dropout"]: row for row in rows}
+    assert by_dropout["0.1"][""] == "reference", "the final comparison is not referenced to the start"
+    assert by_dropout["0.1"]["Δ vs reference"] == ""
+    assert by_dropout["0.0"]["Δ vs reference"].startswith("-0.1000"), "Δ is not chosen minus start"
+
+
+@pytest.mark.parametrize("per_seed", [[-0.10, -0.12, -0.09], [-0.1, 0.05, -0.02], [-0.1, -0.1, -0.1]])
+def test_the_final_comparisons_verdict_read_back_from_sweep_json_is_the_one_computed(per_seed):
+    from ablations.effects import contrast, estimate_from_json, estimate_json
+    from ablations.stages import comparison_verdict
+
+    computed = contrast({("chosen", s): 2.0 + d for s, d in enumerate(per_seed)} |
+                        {("start", s): 2.0 for s in range(len(per_seed))}, {"chosen": 1.0, "start": -1.0},
+                        list(range(len(per_seed))))
+    read_back = estimate_from_json(estimate_json(computed))
+    assert comparison_verdict(read_back, 0.003) == comparison_verdict(computed, 0.003)
+    assert read_back.p_value == pytest.approx(computed.p_value)

@@ -137,3 +137,31 @@ def test_every_recipe_keeps_each_groups_own_peak_and_schedule_shape(recipe):
         for o, s in ((opt, sched), (ref_opt, ref_sched)):
             o.step()
             s.step()
+
+
+def peak_lrs(recipe: str, width: int = 512, lr: float = 1e-3) -> dict[str, float]:
+    """Under μP at width `width` (base 128): the peak lr of the recipe's hidden matrices and of its
+    vector-like tensors (embeddings, head, norms, biases), each relative to `lr`."""
+    model = tiny_gpt(width, Variant(param="mup"))
+    opt, _ = build_optimizer(recipe, model, 10, lr=lr)
+    hidden = {id(p) for p in model.blocks.parameters() if p.dim() == 2}
+    peaks: dict[str, set[float]] = {"hidden": set(), "vector": set()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            peaks["hidden" if id(p) in hidden else "vector"].add(round(group["initial_lr"] / lr, 9))
+    assert all(len(v) == 1 for v in peaks.values()), peaks
+    return {kind: v.pop() for kind, v in peaks.items()}
+
+
+def test_mup_gives_muons_hidden_matrices_lr_over_sqrt_m():
+    # m = 512 / 128 = 4: Muon's hidden matrices at lr / 2 (Adam's rule, lr / m, would be lr / 4);
+    # the rest, trained by AdamW, keeps the lr.
+    assert peak_lrs("muon") == {"hidden": 0.5, "vector": 1.0}
+
+
+def test_mup_gives_sgds_vector_like_tensors_lr_times_m_and_its_hidden_matrices_the_lr():
+    assert peak_lrs("sgd") == {"hidden": 1.0, "vector": 4.0}
+
+
+def test_mup_gives_adams_hidden_matrices_lr_over_m():
+    assert peak_lrs("adamw") == {"hidden": 0.25, "vector": 1.0}

@@ -113,3 +113,20 @@ def test_masked_attention_never_runs_on_the_cudnn_kernel(monkeypatch, mask):
     assert all(masked == (mask == "title") for masked, _ in seen)
     assert all(cudnn_on == (mask == "causal") for _, cudnn_on in seen)
     assert torch.backends.cuda.cudnn_sdp_enabled()  # restored after each call
+
+
+def test_both_attention_paths_apply_mups_score_scale_off_the_base_width():
+    """μP scales the scores by 1/head_dim rather than 1/sqrt(head_dim) (`attention.scale`); the reference
+    kernel must apply it as the fused one does, or a μP model's logits depend on the kernel."""
+    models = {}
+    for attention in ATTENTIONS:
+        torch.manual_seed(0)
+        cfg = GPTConfig(vocab_size=300, block_size=16, n_layer=2, n_head=4, d_model=256,
+                        variant=Variant(param="mup", **{"param.base_width": 128}), attention=attention)
+        models[attention] = GPT(cfg).double().eval()
+    attn = models["reference"].blocks[0].attn
+    assert attn.scale is not None and attn.scale != pytest.approx(attn.head_dim ** -0.5)  # off the base: μP's own
+    tokens = torch.randint(300, (2, 16), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        fused, reference = (models[a](tokens) for a in ("sdpa", "reference"))
+    torch.testing.assert_close(reference, fused, rtol=0, atol=1e-12)
