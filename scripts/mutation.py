@@ -65,6 +65,42 @@ def register_operators() -> None:
     mutators.mutation_operators.extend([(cst.Call, swap_min_max), (cst.Call, swap_arguments), (cst.If, drop_guard)])
 
 
+def record_hit(name: str, caller: str | None = None) -> None:
+    """mutmut 3.8's record of which function a test reached, counting only this project's frames towards
+    max_stack_depth; mutmut's own resolves every frame's file and raises on a frame that has none (a
+    function called while a module imports, under `<frozen importlib._bootstrap>`)."""
+    import inspect
+
+    from mutmut.configuration import config
+    from mutmut.state import state
+
+    cfg = config()
+    if cfg.max_stack_depth != -1:
+        frame, left = inspect.currentframe(), cfg.max_stack_depth
+        while left and frame:
+            filename, frame = frame.f_code.co_filename, frame.f_back
+            if "pytest" in filename or "unittest" in filename:
+                break
+            if Path(filename).is_file() and any(path in Path(filename).resolve().parents
+                                                for path in cfg.resolved_mutated_source_paths):
+                left -= 1
+        if not left:
+            return
+    state()._stats.add(name)
+    if caller is not None and cfg.track_dependencies:
+        state().function_dependencies[name].add(caller)
+
+
+def patch_mutmut() -> None:
+    """This project's operators, and the frame counting that survives import-time calls (every worker is
+    forked from this process, so both reach them)."""
+    from mutmut import stats
+    from mutmut.mutation import trampoline
+
+    register_operators()
+    stats.record_trampoline_hit = trampoline.record_trampoline_hit = record_hit
+
+
 def mutated_files(since: str | None) -> list[Path]:
     """Every module mutation testing covers, or those changed since a git ref (committed or not)."""
     every = sorted(p for root in ROOTS for p in Path(root).rglob("*.py")) + [Path(p) for p in SCRIPTS]
@@ -89,7 +125,7 @@ def module_name(path: Path) -> str:
 def run(since: str | None, max_children: int) -> None:
     import mutmut.__main__ as mutmut_main
 
-    register_operators()
+    patch_mutmut()
     files = mutated_files(since)
     if since is not None and not files:
         print(f"no module changed since {since}: nothing to mutate")
