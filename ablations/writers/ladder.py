@@ -127,7 +127,8 @@ def plot_ladder(ladder: LadderSummary, path: Path) -> None:
     findings = [f for f in ladder.findings if any(m is not None for m in f.measured)]
     columns = min(3, max(1, len(findings)))
     rows = math.ceil(len(findings) / columns) or 1
-    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.4 * rows + 0.6), squeeze=False,
+                             layout="constrained")
     for ax, finding in zip(axes.flat, findings):
         plot_finding(ax, ladder, finding)
         # An aliased interaction's name runs to 80 characters: wrapped, it stays over its own panel.
@@ -135,22 +136,28 @@ def plot_ladder(ladder: LadderSummary, path: Path) -> None:
     for ax in list(axes.flat)[len(findings):]:
         ax.axis("off")
     axes.flat[0].set_ylabel(f"difference in {ladder.metric}")
-    axes.flat[0].legend(fontsize=6, loc="best")
-    fig.tight_layout()
+    # One legend for the figure, below the panels: every predictor, whichever panels it could speak in.
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="black", marker="o", ls="", label="measured (95%)")]
+    handles += [Line2D([], [], color=f"C{i}", marker="o", mfc="white", ls="", label=name)
+                for i, name in enumerate(PREDICTORS)]
+    handles.append(Line2D([], [], color="grey", marker="s", ls="", label="filled square: the predictor used"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7, frameon=False)
     save(fig, path)
 
 
 def plot_finding(ax, ladder: LadderSummary, finding: Finding) -> None:
     points = [(r.compute, m) for r, m in zip(ladder.rungs, finding.measured) if r.compute and m is not None]
     ax.errorbar([c for c, _ in points], [m.value for _, m in points], yerr=[m.half_width for _, m in points], fmt="o",
-                color="black", capsize=3, label="measured")
+                color="black", capsize=3)
     for offset, (name, predicted) in enumerate(finding.predictions.items()):
         if predicted is None:
             continue
         x = ladder.target * 10 ** (0.06 * (offset - 1))  # side by side at the target
         style = dict(fmt="s" if name == finding.predictor else "o", mfc="white" if name != finding.predictor else None)
         ax.errorbar([x], [predicted.value], yerr=[[predicted.value - predicted.low], [predicted.high - predicted.value]],
-                    color=f"C{offset}", capsize=3, label=name + (" (used)" if name == finding.predictor else ""), **style)
+                    color=f"C{offset}", capsize=3, **style)
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("training FLOPs per run", fontsize=8)
