@@ -19,6 +19,7 @@ The operators added to mutmut's own, each a kind of bug the suite once missed (i
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -65,10 +66,18 @@ def register_operators() -> None:
     mutators.mutation_operators.extend([(cst.Call, swap_min_max), (cst.Call, swap_arguments), (cst.If, drop_guard)])
 
 
+@functools.lru_cache(maxsize=None)
+def project_file(filename: str, sources: tuple[Path, ...]) -> bool:
+    """Whether a frame's file is this project's mutated code (cached: a training step passes through
+    thousands of frames, and resolving each file's path every time made the stats run take hours)."""
+    path = Path(filename)
+    return path.is_file() and any(source in path.resolve().parents for source in sources)
+
+
 def record_hit(name: str, caller: str | None = None) -> None:
     """mutmut 3.8's record of which function a test reached, counting only this project's frames towards
-    max_stack_depth; mutmut's own resolves every frame's file and raises on a frame that has none (a
-    function called while a module imports, under `<frozen importlib._bootstrap>`)."""
+    max_stack_depth; mutmut's own resolves every frame's file, every time, and raises on a frame that has
+    none (a function called while a module imports, under `<frozen importlib._bootstrap>`)."""
     import inspect
 
     from mutmut.configuration import config
@@ -77,13 +86,12 @@ def record_hit(name: str, caller: str | None = None) -> None:
     cfg = config()
     if cfg.max_stack_depth != -1:
         frame, left = inspect.currentframe(), cfg.max_stack_depth
+        sources = tuple(cfg.resolved_mutated_source_paths)
         while left and frame:
             filename, frame = frame.f_code.co_filename, frame.f_back
             if "pytest" in filename or "unittest" in filename:
                 break
-            if Path(filename).is_file() and any(path in Path(filename).resolve().parents
-                                                for path in cfg.resolved_mutated_source_paths):
-                left -= 1
+            left -= project_file(filename, sources)
         if not left:
             return
     state()._stats.add(name)
