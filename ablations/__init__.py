@@ -6,6 +6,6 @@ which component mattered, by how much, and whether that is beyond seed noise.
     from ablations import Study, run_study             # the same from Python
 """
 from .api import Outcome, run_study
-from .study import Study
+from .study.study import Study
 
 __all__ = ["Outcome", "Study", "run_study"]

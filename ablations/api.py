@@ -4,7 +4,7 @@
     outcome = run_study(Study.from_options(grid="full", scale="tiny", seeds=3, data="embedded"))
     outcome.summary.effects, outcome.summary.rows[0].label, outcome.failed
 
-The plan the study makes (`ablations.plans`) trains through one runner (`ablations.engine`); each
+The plan the study makes (`ablations.execution.plans`) trains through one runner (`ablations.execution.engine`); each
 results folder's reports are written as it finishes (`ablations.writers`), and the outcome holds the
 summary they were written from.
 """
@@ -17,13 +17,13 @@ from pathlib import Path
 
 from mainrun.errors import ConfigError
 
-from .engine import Runner
-from .plans import SweepPlan, plan_for
-from .stages import sweep_record
-from .store import to_json, write_atomic
-from .speedup import SpeedUp, reference_curves, speedup_effects, speedups
-from .study import RUN, Study
-from .summary import Summary, SweepSummary, summarise, summarise_sweep
+from .execution.engine import Runner
+from .execution.plans import SweepPlan, plan_for
+from .analysis.stages import sweep_record
+from .execution.store import to_json, write_atomic
+from .analysis.speedup import SpeedUp, reference_curves, speedup_effects, speedups
+from .study.study import RUN, Study
+from .analysis.summary import Summary, SweepSummary, summarise, summarise_sweep
 from .writers import write_results, write_sweep
 from .writers.speedup import write_speedups
 
@@ -38,7 +38,7 @@ class Outcome:
 
 def run_study(study: Study, command: str = "ablations.run_study") -> Outcome:
     """Train every unfinished cell of the study and write its reports; Ctrl-C raises
-    `ablations.engine.Interrupted` with every finished cell kept."""
+    `ablations.execution.engine.Interrupted` with every finished cell kept."""
     if study.budgets:
         budget_study(study)  # its options checked now, not after the study has trained
     runner = Runner.start(study, command)

@@ -9,9 +9,9 @@ import sys
 
 from mainrun.cli import add_train_arguments
 
-from .grid import DESIGNS, GRIDS
-from .metrics import METRIC_CHOICES
-from .study import BACKENDS, DEFAULT_TIMEOUT_MIN, Study
+from .study.grid import DESIGNS, GRIDS
+from .analysis.metrics import METRIC_CHOICES
+from .study.study import BACKENDS, DEFAULT_TIMEOUT_MIN, Study
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,12 +5,12 @@
 
 With `--rungs SETTING=VALUES`, rung i takes the i-th value of every --rungs axis. With `--toward
 SCALE --rungs N`, the rungs walk from the study's own configuration to that preset's in every shape
-setting at once (`ablations.path`), the last rung being the target run itself; `--train-rungs`
+setting at once (`ablations.study.path`), the last rung being the target run itself; `--train-rungs`
 trains a range of them (the CPU's lower rungs, a GPU's upper ones) into the same ladder folder.
 Each rung is an ordinary results folder (OUT/rung<i>-<settings>), so the same command resumes a
 ladder, and any study runs at each rung: a grid, a fraction, --tune, or a sweep's final comparison.
 The ladder then reads every rung whose folder exists, backtests each predictor of a finding at the
-target on the rungs themselves, and predicts with the one that backtested best (`ablations.scaling`).
+target on the rungs themselves, and predicts with the one that backtested best (`ablations.analysis.scaling`).
 """
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ from mainrun.config import TrainConfig
 from mainrun.errors import ConfigError
 
 from .api import run_study
-from .axes import level_text, parse_axes
+from .study.axes import level_text, parse_axes
 from .cli import add_common_arguments, add_grid_arguments, command_line
-from .engine import data_spec
-from .path import PATH_SETTINGS, describe_path, parse_rung_range, path_rungs, target_config
-from .scaling import REFERENCE_RUN_FLOPS, LadderSummary, summarise_ladder
-from .study import Study
+from .execution.engine import data_spec
+from .study.path import PATH_SETTINGS, describe_path, parse_rung_range, path_rungs, target_config
+from .analysis.scaling import REFERENCE_RUN_FLOPS, LadderSummary, summarise_ladder
+from .study.study import Study
 from .writers import plotting_available
 from .writers.ladder import ladder_console, write_ladder
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from mainrun.cli import OneLineArgumentParser, run_cli
 
 from .cli import add_report_arguments
-from .study import ReportOptions
-from .summary import summarise, summarise_sweep
+from .study.study import ReportOptions
+from .analysis.summary import summarise, summarise_sweep
 from .writers import write_results, write_sweep
 
 
@@ -23,7 +23,7 @@ def write_report(root: str | Path, plot: bool | None = None, options: ReportOpti
     """Summarise the folder and write every report of it; the markdown."""
     root = Path(root)
     if (root / "ladder.json").exists() and not (root / "run.json").exists():
-        from .scaling import read_ladder
+        from .analysis.scaling import read_ladder
         from .writers import plotting_available
         from .writers.ladder import write_ladder
 

@@ -12,7 +12,7 @@ from mainrun.cli import OneLineArgumentParser, ensure_writable, run_cli
 
 from .api import Outcome, run_study
 from .cli import add_common_arguments, add_grid_arguments, command_line, study_from_args
-from .summary import Summary
+from .analysis.summary import Summary
 from .writers.console import console_summary, sweep_console
 
 

@@ -6,7 +6,7 @@
 
 Stage k trains its axis over the seeds with every earlier stage's choice fixed; the best value
 replaces the current one only when the paired difference is beyond noise and not negligible
-(`ablations.stages`); a best value on the edge of a numeric grid raises an alarm. A last stage trains
+(`ablations.analysis.stages`); a best value on the edge of a numeric grid raises an alarm. A last stage trains
 the starting and the chosen configurations on held-out seeds and reports their difference, so the
 luck of the search does not inflate it. Each stage is an ordinary results folder (DIR/stageK-AXIS,
 DIR/final); the same command again resumes. DIR/sweep.json and DIR/sweep.md hold the decisions.

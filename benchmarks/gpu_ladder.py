@@ -19,10 +19,10 @@ import sys
 from pathlib import Path
 
 from ablations import ladder
-from ablations.backtest import predict
-from ablations.predictors import PREDICTORS
-from ablations.scaling import LadderSummary, read_ladder
-from ablations.study import read_toml
+from ablations.analysis.backtest import predict
+from ablations.analysis.predictors import PREDICTORS
+from ablations.analysis.scaling import LadderSummary, read_ladder
+from ablations.study.study import read_toml
 from ablations.writers.ladder import measured_text, prediction_text
 from ablations.writers.markdown import table
 from mainrun.config import SETTINGS

@@ -73,7 +73,7 @@ def test_the_dry_run_returns_every_stage_within_what_a_borrowed_machine_sends_ba
     check = summary.split("## The CPU ladder's predictions at the GPU's rungs")[1].split("\n## ")[0]
     assert "Each predictor fitted on rungs 1, 2 only" in check
     assert {row.split("|")[2].strip() for row in check.splitlines() if row.startswith("| opt: adamw -> muon")} == {"3", "4"}
-    from ablations.grid import single_grid
+    from ablations.study.grid import single_grid
 
     assert summary.count("| norm=") == 16 + 2 * len(single_grid())  # the grid's cells, each precision's variants
     assert "## The fp32 grid, estimated (not run)" in summary and "FAILED" not in summary

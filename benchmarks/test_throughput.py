@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from ablations.grid import build_grid
+from ablations.study.grid import build_grid
 from benchmarks import throughput
 
 

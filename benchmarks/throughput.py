@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 from tabulate import tabulate
 
-from ablations.grid import GRIDS, build_grid
+from ablations.study.grid import GRIDS, build_grid
 from mainrun.components.optimizers import build_optimizer
 from mainrun.config import PRECISIONS, SCALES, TrainConfig
 from mainrun.variant import Variant

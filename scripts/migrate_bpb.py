@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ablations.store import to_json, write_atomic  # noqa: E402
+from ablations.execution.store import to_json, write_atomic  # noqa: E402
 from mainrun.data import BPB_SEPARATOR_BYTES, sources, split_titles, text_bytes  # noqa: E402
 from mainrun.errors import MainrunError  # noqa: E402
 

@@ -31,7 +31,7 @@ def run_python(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     runner = subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
     stdout, stderr = runner.communicate(timeout=300)
-    left = [pid for pid, command in processes() if "ablations.worker" in command and command[-1] == str(runner.pid)]
+    left = [pid for pid, command in processes() if "ablations.execution.worker" in command and command[-1] == str(runner.pid)]
     assert not left, f"worker processes outlived their runner: {left}"
     return subprocess.CompletedProcess(runner.args, runner.returncode, stdout, stderr)
 

@@ -1,4 +1,4 @@
-"""Writers: each turns a summary (`ablations.summary`) into one kind of output, reading nothing else.
+"""Writers: each turns a summary (`ablations.analysis.summary`) into one kind of output, reading nothing else.
 
     markdown.results_md    results.md          tables.results_csv / results_json
     plots.write_plots      the PNGs            pdf.write_pdf    report.pdf
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from mainrun.errors import ConfigError, writing
 
-from ..store import write_atomic
-from ..summary import Summary, SweepSummary, with_samples
+from ..execution.store import write_atomic
+from ..analysis.summary import Summary, SweepSummary, with_samples
 from .markdown import results_md
 from .sweep import sweep_md, write_sweep_plots
 from .tables import results_csv, results_json

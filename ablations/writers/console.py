@@ -3,13 +3,13 @@ by how much, and whether it is beyond noise; the best variant against the refere
 full report is."""
 from __future__ import annotations
 
-from ..axes import axis_label, level_text
-from ..effects import ordered, verdict
-from ..grid import swap_label
-from ..metrics import METRICS
-from ..stages import comparison_verdict
-from ..summary import Summary, SweepSummary
-from ..text import count, estimate_text
+from ..study.axes import axis_label, level_text
+from ..analysis.effects import ordered, verdict
+from ..study.grid import swap_label
+from ..analysis.metrics import METRICS
+from ..analysis.stages import comparison_verdict
+from ..analysis.summary import Summary, SweepSummary
+from .text import count, estimate_text
 
 SHOWN = 5
 

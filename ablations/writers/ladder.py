@@ -4,10 +4,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..backtest import Score
-from ..predictors import PREDICTORS, Measured, Prediction
-from ..scaling import Finding, LadderSummary
-from ..store import to_json, write_atomic
+from ..analysis.backtest import Score
+from ..analysis.predictors import PREDICTORS, Measured, Prediction
+from ..analysis.scaling import Finding, LadderSummary
+from ..execution.store import to_json, write_atomic
 from .markdown import table
 
 VERDICT_LEGEND = (

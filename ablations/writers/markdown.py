@@ -5,12 +5,12 @@ from tabulate import tabulate
 
 from mainrun.components import FAMILIES
 
-from ..axes import axis_label, level_text
-from ..effects import Effect, ordered, verdict
-from ..grid import swap_label
-from ..metrics import METRICS
-from ..summary import Resolution, Row, Summary, Tuning
-from ..text import count, data_name, decimals, estimate_text, number, status_text
+from ..study.axes import axis_label, level_text
+from ..analysis.effects import Effect, ordered, verdict
+from ..study.grid import swap_label
+from ..analysis.metrics import METRICS
+from ..analysis.summary import Resolution, Row, Summary, Tuning
+from .text import count, data_name, decimals, estimate_text, number, status_text
 
 
 def table(body: list[list[str]], headers: list[str]) -> str:
@@ -160,7 +160,7 @@ def effects_section(effects: list[Effect] | None, summary: Summary, resolution: 
         "Main effect of a swap: mean loss of the cells with it minus the mean of the cells without it, over all "
         "levels of the other families. Interaction: half of (the effect of one swap with the other swap made) "
         "minus (the effect with it not made). 95% intervals are Student t intervals over per-seed estimates "
-        "(the estimator is described in ablations/effects.py). Verdicts: negligible when the whole interval lies "
+        "(the estimator is described in ablations/analysis/effects.py). Verdicts: negligible when the whole interval lies "
         f"inside ±{summary.options.margin:g} (--margin, the rerun noise of this task); else beyond noise when the "
         "p-value, adjusted by Holm's procedure over every effect in this table, is below 0.05; else within "
         "noise. Negative lowers the loss." + (
@@ -185,7 +185,7 @@ def design_section(summary: Summary) -> list[str]:
         "",
         f"A {design['fraction']} fractional factorial, {design['runs']} cells per seed, resolution "
         f"{design['resolution']}: no main effect is aliased with another main effect or a two-factor interaction. "
-        "Generators from Box, Hunter & Hunter (2005) Table 6.22 (ablations/design.py), signs chosen so that the "
+        "Generators from Box, Hunter & Hunter (2005) Table 6.22 (ablations/study/design.py), signs chosen so that the "
         "all-reference cell is in the fraction.",
         "",
         f"Factors: {legend}. Generators: {', '.join(design['generators'])}. Defining relation: "

@@ -28,12 +28,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.textpath import TextToPath
 
-from ..axes import level_text
-from ..effects import ordered
-from ..metrics import METRICS
-from ..summary import Summary
-from ..text import count, data_name, data_text, estimate_text, number, status_text
-from ..tuning import with_setting
+from ..study.axes import level_text
+from ..analysis.effects import ordered
+from ..analysis.metrics import METRICS
+from ..analysis.summary import Summary
+from .text import count, data_name, data_text, estimate_text, number, status_text
+from ..study.tuning import with_setting
 from .markdown import loss_text
 from .plots import wrap_label
 

@@ -18,11 +18,11 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from mainrun.components.optimizers import lr_curve
 
-from ..axes import Point, axis_label
-from ..effects import Effect, ordered
-from ..grid import swap_label
-from ..metrics import METRICS
-from ..summary import Row, Summary
+from ..study.axes import Point, axis_label
+from ..analysis.effects import Effect, ordered
+from ..study.grid import swap_label
+from ..analysis.metrics import METRICS
+from ..analysis.summary import Row, Summary
 
 REFERENCE_GREY = "0.55"
 # Line styles for many series: ten colours, then the same ten dashed, dotted, ..., each with its own

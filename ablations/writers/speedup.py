@@ -5,11 +5,11 @@ import math
 import os
 from pathlib import Path
 
-from ..effects import Effect, estimate_json
-from ..speedup import SpeedUp
-from ..store import to_json, write_atomic
-from ..summary import Summary
-from ..text import estimate_text
+from ..analysis.effects import Effect, estimate_json
+from ..analysis.speedup import SpeedUp
+from ..execution.store import to_json, write_atomic
+from ..analysis.summary import Summary
+from .text import estimate_text
 from .markdown import table
 
 

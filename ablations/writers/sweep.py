@@ -8,12 +8,12 @@ from tabulate import tabulate
 
 from mainrun.components import FAMILIES
 
-from ..axes import axis_label, level_text, same_level
-from ..effects import Estimate, estimate_from_json
-from ..metrics import METRICS
-from ..stages import comparison_verdict
-from ..summary import SweepSummary
-from ..text import count, estimate_text
+from ..study.axes import axis_label, level_text, same_level
+from ..analysis.effects import Estimate, estimate_from_json
+from ..analysis.metrics import METRICS
+from ..analysis.stages import comparison_verdict
+from ..analysis.summary import SweepSummary
+from .text import count, estimate_text
 
 
 def table(body: list[list[Any]], headers: list[str]) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import csv
 import io
 
-from ..store import to_json
-from ..summary import Summary
-from ..text import STATUSES
+from ..execution.store import to_json
+from ..analysis.summary import Summary
+from .text import STATUSES
 from .markdown import family_columns, setting_columns
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ablations.cells import Cell, record
-from ablations.store import ResultsDir
+from ablations.execution.cells import Cell, record
+from ablations.execution.store import ResultsDir
 from mainrun.config import TrainConfig
 from mainrun.training import RunResult, flops_per_token
 
@@ -48,8 +48,8 @@ class Synthetic:
 def install(monkeypatch, loss_of: LossOf, coverage_of: Callable[[TrainConfig], float] = lambda cfg: 0.9) -> Synthetic:
     """Make the runner's local backend this synthetic one: every cell's val_loss_full is `loss_of` its
     config, and its val_loss the share `coverage_of` of it scored (0.9 by default: the two agree)."""
-    import ablations.engine
+    import ablations.execution.engine
 
     backend = Synthetic(loss_of, coverage_of)
-    monkeypatch.setattr(ablations.engine, "Local", lambda **settings: backend)
+    monkeypatch.setattr(ablations.execution.engine, "Local", lambda **settings: backend)
     return backend

@@ -1,5 +1,5 @@
 """Nothing trained is lost or hidden: cells resume from checkpoints, keep best.pt, heal damaged files,
-and refuse to mix code versions (ablations/cells.py, ablations/store.py, ablations/run.py)."""
+and refuse to mix code versions (ablations/execution/cells.py, ablations/execution/store.py, ablations/run.py)."""
 import json
 import os
 import signal
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ablations.grid import single_grid
+from ablations.study.grid import single_grid
 
 from mainrun import checkpoint
 

@@ -1,4 +1,4 @@
-"""The scale ladder (ablations/ladder.py) and its analysis (ablations/scaling.py)."""
+"""The scale ladder (ablations/ladder.py) and its analysis (ablations/analysis/scaling.py)."""
 import json
 import math
 
@@ -6,8 +6,8 @@ import pytest
 from scipy import stats
 
 from ablations import ladder
-from ablations.predictors import BASELINE, Measured, Prediction
-from ablations.scaling import Finding, run_flops, verdict
+from ablations.analysis.predictors import BASELINE, Measured, Prediction
+from ablations.analysis.scaling import Finding, run_flops, verdict
 from mainrun.config import TrainConfig
 from mainrun.errors import ConfigError
 from tests.ablations.synthetic import install, synthetic_steps

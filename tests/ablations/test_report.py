@@ -2,10 +2,10 @@
 import re
 
 from ablations import Study, report, run_study
-from ablations.effects import seeds_to_resolve
-from ablations.summary import summarise
+from ablations.analysis.effects import seeds_to_resolve
+from ablations.analysis.summary import summarise
 from tests.ablations.synthetic import install
-from tests.ablations.test_summary import two_factor
+from tests.ablations.analysis.test_summary import two_factor
 
 
 def test_report_keeps_the_target_effect_it_is_given(tmp_path, monkeypatch, capsys):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ablations.run import main
-from ablations.store import ResultsDir
+from ablations.execution.store import ResultsDir
 from mainrun.cli import run_cli
 from mainrun.jsonlog import read_jsonl
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ablations.backends import job_name
+from ablations.execution.backends import job_name
 from test_runner_e2e import table_without_timings
 
 REPO = Path(__file__).resolve().parents[2]

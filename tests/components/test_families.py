@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ablations.cells import cell_key
-from ablations.grid import full_grid, single_grid
+from ablations.execution.cells import cell_key
+from ablations.study.grid import full_grid, single_grid
 from mainrun.components import FAMILIES, register_family
 from mainrun.variant import Variant
 from mainrun.errors import ConfigError

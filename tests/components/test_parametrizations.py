@@ -58,8 +58,8 @@ def test_coordinate_check_activations_stay_put_under_mup_and_grow_under_standard
 
 def path_widths() -> list[tuple[int, int]]:
     """(width, heads) of each rung of the README's ladder: 8 rungs from the 2-layer width-128 start to the
-    reference run (ablations/path.py)."""
-    from ablations.path import path_rungs
+    reference run (ablations/study/path.py)."""
+    from ablations.study.path import path_rungs
     from mainrun.config import TrainConfig
 
     start = TrainConfig.from_scale("cpu", d_model=128, n_head=2, n_layer=2, block_size=32, batch_size=16,

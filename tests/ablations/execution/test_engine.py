@@ -1,0 +1,43 @@
+"""The runner's folder and placement decisions (ablations/execution/engine.py), on synthetic cells."""
+import json
+from pathlib import Path
+
+import ablations.execution.engine
+from ablations import Study, run_study
+from tests.ablations.synthetic import install
+
+TITLES = [f"title number {i} about some thing" for i in range(200)]
+
+
+def test_one_data_file_spelled_two_ways_is_one_results_folder_that_resumes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "titles.txt").write_text("\n".join(TITLES) + "\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    backend = install(monkeypatch, lambda cfg: 3.0 - 0.1 * (cfg.variant.opt == "adamw"))
+    options = dict(axes=["opt=sgd,adamw"], scale="tiny", seeds=2, num_titles=200, plot=False)
+    first = run_study(Study.from_options(data="titles.txt", **options))
+    trained = len(backend.trained)
+    assert trained == 4 and first.root.parent == Path("runs")
+    for spelling in ("./sub/../titles.txt", str(tmp_path / "titles.txt")):
+        again = run_study(Study.from_options(data=spelling, **options))
+        assert again.root == first.root, f"--data {spelling} made another folder: {again.root} vs {first.root}"
+        assert len(backend.trained) == trained, f"--data {spelling} retrained cells the first spelling finished"
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [first.root.name]
+
+
+def test_one_cell_left_on_two_cores_runs_as_one_worker_of_two_threads(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(ablations.execution.engine, "usable_cores", lambda: 2)
+    backend = install(monkeypatch, lambda cfg: 3.0)
+    out = tmp_path / "out"
+    study = Study.from_options(axes=["opt=sgd,adamw"], scale="tiny", seeds=1, data="embedded", out=str(out),
+                               plot=False)
+    run_study(study)
+    assert "2 workers x 1 thread" in capsys.readouterr().out  # two cells: one worker each
+    # One cell's record lost (a crash before it committed): one cell left to run.
+    lost = backend.trained[-1]
+    (out / "cells" / lost.key / "record.json").unlink()
+    run_study(study)
+    assert "1 worker x 2 threads" in capsys.readouterr().out, "one cell left did not get both cores"
+    assert backend.trained[-1].key == lost.key and backend.trained[-1].context.threads == 2
+    run = json.loads((out / "run.json").read_text())
+    assert (run["workers"], run["threads"]) == (1, 2)
