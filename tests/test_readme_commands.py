@@ -61,10 +61,11 @@ ROWS: dict[str, list[Row]] = {
         Row((r"^Chosen: lr ",), replace={"lr=...": "lr=1e-3,1e-2", "weight-decay=...": "weight-decay=0.0,0.1"})],
     "does a member's own setting matter?": [Row((r"^\s+norm\.eps: 1e-08 -> 1e-05",))],
     "how much data does a variant save?": [Row((r"^Speed-ups against the reference",), before=STUDY)],
-    # Any study at each rung: a two-variant one instead of the 16-variant grid keeps it to 12 cells.
+    # Any study at each rung: a two-variant one instead of the 16-variant grid, on the path's first two
+    # rungs (from the tiny preset, still tiny), keeps it to 12 cells.
     "will my proxy's finding hold at the size I train?": [
-        Row((r"^ladder over d_model: 3 of 3 rungs measured", r"^\s+opt: sgd -> adamw "),
-            replace={"--grid full": "--axes opt=sgd,adamw"})],
+        Row((r"^ladder over d_model, n_head, .*: 2 of 8 rungs measured", r"^\s+opt: sgd -> adamw ", r"^Predictor: "),
+            replace={"--grid full": "--axes opt=sgd,adamw", "--train-rungs 1-4": "--train-rungs 1-2"})],
     "will lrs tuned narrow transfer to wide?": [
         Row((r"^\s+param: standard -> mup",), span=1, before=f"{PYTHON} -m ablations.run --axes", extra="opt=adamw")],
     "how many seeds would resolve an effect of 0.01?": [
