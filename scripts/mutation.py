@@ -99,14 +99,37 @@ def record_hit(name: str, caller: str | None = None) -> None:
         state().function_dependencies[name].add(caller)
 
 
-def patch_mutmut() -> None:
-    """This project's operators, and the frame counting that survives import-time calls (every worker is
-    forked from this process, so both reach them)."""
+def patch_recording() -> None:
+    """mutmut's record of test hits replaced by `record_hit`, in this process."""
     from mutmut import stats
     from mutmut.mutation import trampoline
 
-    register_operators()
     stats.record_trampoline_hit = trampoline.record_trampoline_hit = record_hit
+
+
+SITE = """# Written by scripts/mutation.py for a mutation run: every Python process started under it (a test's
+# subprocess, a local worker) records test hits as the run's own processes do.
+import importlib.util
+spec = importlib.util.spec_from_file_location("_mutation_script", {script!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+module.patch_recording()
+"""
+
+
+def patch_mutmut() -> None:
+    """This project's operators, and the frame counting that survives import-time calls: in this process
+    and those forked from it, and through a sitecustomize on PYTHONPATH in every Python process a test
+    starts (the local backend's workers are programs of their own)."""
+    import os
+
+    register_operators()
+    patch_recording()
+    site = Path("mutants") / ".site"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "sitecustomize.py").write_text(SITE.format(script=str(Path(__file__).resolve())))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site.resolve()), os.environ.get("PYTHONPATH")]))
+    sys.path.insert(0, str(site.resolve()))  # the local backend hands its workers this process's sys.path
 
 
 def mutated_files(since: str | None) -> list[Path]:
