@@ -144,10 +144,8 @@ def mutated_files(since: str | None) -> list[Path]:
 
 
 def module_name(path: Path) -> str:
-    """A file's dotted name as mutmut names its mutants (`ablations.writers.pdf`, `migrate_bpb`)."""
+    """A file's dotted name as mutmut names its mutants (`ablations.writers.pdf`, `scripts.migrate_bpb`)."""
     parts = list(path.with_suffix("").parts)
-    if parts[0] == "scripts":
-        parts = parts[1:]
     if parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)

@@ -12,7 +12,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "migrate_bpb.py"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("migrate_bpb", SCRIPT)
+    # Named as mutation testing names its mutants (scripts.migrate_bpb.x_...), so that they reach this test.
+    spec = importlib.util.spec_from_file_location("scripts.migrate_bpb", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -86,6 +86,6 @@ def test_every_module_is_mutated_and_a_ref_narrows_it_to_the_changed_files(monke
 
 
 @pytest.mark.parametrize("path, name", [("ablations/writers/pdf.py", "ablations.writers.pdf"),
-                                        ("mainrun/__init__.py", "mainrun"), ("scripts/migrate_bpb.py", "migrate_bpb")])
+                                        ("mainrun/__init__.py", "mainrun"), ("scripts/migrate_bpb.py", "scripts.migrate_bpb")])
 def test_module_names_are_mutmuts(path, name):
     assert mutation.module_name(Path(path)) == name
