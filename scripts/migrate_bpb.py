@@ -61,7 +61,7 @@ def convert(record_path: Path, data: str | None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="scripts/migrate_bpb.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--data", help="where the records' titles are now (default: the path each record names)")
     args = parser.parse_args(argv)
