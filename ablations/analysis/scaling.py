@@ -187,6 +187,8 @@ def summarise_ladder(root: str | Path, spec: dict[str, Any]) -> LadderSummary:
     scores = backtest(rungs, names)
     choice = choose(scores)
     findings = findings_at_target(rungs, spec["target_flops"], margin, choice[0])
+    if not scores[BASELINE].n:  # a ladder too short to backtest says so beside every verdict
+        findings = [replace(f, verdict=f"{f.verdict} (not backtested: too few rungs)") for f in findings]
     return LadderSummary(root, spec["axes"], rungs, spec["rungs"], spec["target_flops"], metric, margin, findings,
                          scores, choice, spec.get("path"), note)
 

@@ -197,3 +197,13 @@ def test_a_tuned_ladder_says_which_variants_kept_their_value_and_which_findings_
     text = (tmp_path / "lad" / "ladder.md").read_text()
     assert "1 of 2 chose the same value at every rung" in text
     assert "| opt=adamw | 0.001    | 0.1 (edge) | 0.1 (edge) |" in text
+
+
+def test_a_ladder_too_short_to_backtest_says_so_beside_every_verdict(tmp_path, monkeypatch):
+    install(monkeypatch, scale_dependent_loss)
+    out = tmp_path / "one"
+    assert ladder.main(["--rungs", "d_model=16,32", "--train-rungs", "1", "--axes", "opt=sgd,adamw", "--scale", "tiny",
+                        "--data", "embedded", "--no-plot", "--out", str(out), "--target-flops", "1e12"]) == 0
+    report = json.loads((out / "ladder.json").read_text())
+    assert report["predictor"]["why"].startswith("too few rungs to backtest")
+    assert all(f["verdict"].endswith("(not backtested: too few rungs)") for f in report["findings"])
