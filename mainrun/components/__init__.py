@@ -90,7 +90,7 @@ for _builtin in (NORMS, POSITIONS, INITS, OPTIMIZERS, MLPS, MASKS, QKNORMS, PARA
     register_family(_builtin)
 
 # The members each family had when the package was imported. A grid that names its levels (a
-# study, `ablations.grid.STUDIES`) adds any member registered after this (by a plugin).
+# study, `ablations.study.grid.STUDIES`) adds any member registered after this (by a plugin).
 BUILTIN_MEMBERS = {family: tuple(registry.names()) for family, registry in FAMILIES.items()}
 
 __all__ = ["BUILTIN_MEMBERS", "FAMILIES", "INITS", "MASKS", "MLPS", "NORMS", "OPTIMIZERS", "PARAMETRIZATIONS", "POSITIONS", "QKNORMS",
