@@ -1,6 +1,7 @@
 """scripts/mutation.py: the operators it adds to mutmut's, and which files a run mutates."""
 import importlib.util
 import subprocess
+import sys
 from pathlib import Path
 
 import libcst as cst
@@ -83,9 +84,40 @@ def test_every_module_is_mutated_and_a_ref_narrows_it_to_the_changed_files(monke
     changed = set(mutation.mutated_files(head))
     dirty = subprocess.run(["git", "diff", "--name-only", head], capture_output=True, text=True).stdout.split()
     assert changed == {Path(p) for p in dirty if Path(p) in set(every)}
+    assert mutation.mutated_files(None, [Path("mainrun/config.py")]) == [Path("mainrun/config.py")]
+    with pytest.raises(SystemExit, match="not a mutated module: README.md"):
+        mutation.mutated_files(None, [Path("README.md")])
 
 
 @pytest.mark.parametrize("path, name", [("ablations/writers/pdf.py", "ablations.writers.pdf"),
                                         ("mainrun/__init__.py", "mainrun"), ("scripts/migrate_bpb.py", "scripts.migrate_bpb")])
 def test_module_names_are_mutmuts(path, name):
     assert mutation.module_name(Path(path)) == name
+
+
+def test_an_import_time_call_is_recognised_and_a_purge_reimports_the_module(tmp_path, monkeypatch):
+    """A function called from a module's body (a config field's check) is recorded as import-time; the
+    purge forgets the modules under the mutated root, so the next import runs the body again."""
+    package = tmp_path / "mutants" / "toy_pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "import sys\nCALLS = sys.modules.setdefault('toy_calls', [])\n"
+        "def check():\n    from _probe import seen\n    seen.append(_probe_called())\n"
+        "CALLS.append(1)\n")
+    monkeypatch.syspath_prepend(str(package.parent))
+    probe = type(sys)("_probe")
+    probe.seen = []
+    monkeypatch.setitem(sys.modules, "_probe", probe)
+    import builtins
+    monkeypatch.setattr(builtins, "_probe_called", mutation.called_while_importing, raising=False)
+    (package / "__init__.py").write_text((package / "__init__.py").read_text() + "check()\n")
+    import toy_pkg  # noqa: F401
+    assert probe.seen == [True]
+    assert mutation.called_while_importing() is False
+    calls = sys.modules["toy_calls"]
+    mutation.purge_project_modules(package.parent)
+    assert "toy_pkg" not in sys.modules
+    import toy_pkg  # noqa: F401,F811
+    assert len(calls) == 2 and probe.seen == [True, True]
+    mutation.purge_project_modules(package.parent)
+    del sys.modules["toy_calls"]

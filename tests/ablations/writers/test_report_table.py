@@ -44,7 +44,9 @@ def test_estimates_show_their_interval_to_two_significant_digits(estimate, text)
 
 @pytest.mark.parametrize("folder", ["results-cpu-3seeds", "modern-cpu-3seeds", "tune-init-cpu", "sweep-cpu/stage1-lr",
                                     "sweep-cpu/stage4-batch-size", "sweep-cpu/final",
-                                    "ladder-modern-tuned/rung3-d_model=128"])
+                                    "ladder-modern-tuned/rung3-d_model=128",
+                                    "ladder-path/rung3-d_model=180-n_head=3-n_layer=3-block_size=48-batch_size=24-vocab_size=2208"
+                                    "-num_titles=10259-epochs=2"])
 def test_the_committed_real_results_still_render(tmp_path, folder):
     """Every real run in docs/ (the plan's grid predates setting axes and plugin families; the tuned and
     the sweep folders have their own sections) re-renders to the same results.md, csv and json."""
@@ -61,6 +63,26 @@ def test_the_committed_real_results_still_render(tmp_path, folder):
     assert text.split("## Plots")[0] == committed.split("## Plots")[0]
     for name in ("results.csv", "results.json"):
         assert (copy / name).read_text() == (docs / name).read_text()
+
+
+def test_the_committed_path_ladder_still_renders(tmp_path):
+    """The README's headline ladder re-renders from its rungs to the same ladder.md: its backtest, its
+    chosen predictor and every prediction at the target."""
+    import shutil
+    from pathlib import Path
+
+    from ablations.analysis.scaling import read_ladder
+    from ablations.writers.ladder import write_ladder
+
+    docs = Path(__file__).resolve().parents[3] / "docs" / "ladder-path"
+    copy = tmp_path / "ladder"
+    shutil.copytree(docs, copy)
+    write_ladder(read_ladder(copy), False)  # no plot: the rest of the page is the same either way
+
+    def text(folder):
+        return [line for line in (folder / "ladder.md").read_text().splitlines() if line and not line.startswith("![")]
+    assert text(copy) == text(docs)
+    assert "**The verdicts use largest rung**" in (copy / "ladder.md").read_text()
 
 
 def cov_record(point_variant, seed, coverage, loss, full):
