@@ -4,7 +4,8 @@ score per module.
 
     .venv/bin/python scripts/mutation.py run                     # every module (task mutation)
     .venv/bin/python scripts/mutation.py run --since origin/main # the files changed since a ref (task mutation-changed)
-    .venv/bin/python scripts/mutation.py score [--since REF]     # per module: killed, survived, no test, ...
+    .venv/bin/python scripts/mutation.py run mainrun/config.py   # the modules named
+    .venv/bin/python scripts/mutation.py score [--since REF] [FILE ...]  # per module: killed, survived, no test, ...
 
 Each mutant runs only the tests that executed the function it changes within `max_stack_depth`
 frames of this project's code (mutmut records which tests reach which function): the unit and
@@ -94,9 +95,64 @@ def record_hit(name: str, caller: str | None = None) -> None:
             left -= project_file(filename, sources)
         if not left:
             return
+    if name not in _classified:
+        _classified.add(name)
+        if called_while_importing():
+            with IMPORT_TIME.open("a") as record:
+                record.write(name + "\n")
     state()._stats.add(name)
     if caller is not None and cfg.track_dependencies:
         state().function_dependencies[name].add(caller)
+
+
+# Functions called while a module imports (a config field's check, built in its class's body). A test
+# process imports every module once, before any mutant is active, so a mutant of such a function never
+# runs unless the modules are imported again under it: `purge_project_modules` does that, for these only
+# (a fresh import costs about a second a mutant). Recorded while mutmut collects its stats; a function
+# first reached at run time and only later by an import is missed, which no module here does.
+IMPORT_TIME = Path(__file__).resolve().parents[1] / "mutants" / "import-time.txt"  # absolute: tests change directory
+_classified: set[str] = set()
+
+
+def called_while_importing() -> bool:
+    import inspect
+
+    frame = inspect.currentframe()
+    while frame:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def import_time_functions() -> set[str]:
+    return set(IMPORT_TIME.read_text().split()) if IMPORT_TIME.exists() else set()
+
+
+def purge_project_modules(root: Path) -> None:
+    """Forget every imported module under `root` (the mutated sources and their tests), so that the next
+    import runs its module body again, under the active mutant."""
+    root = root.resolve()
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and root in Path(file).resolve().parents:
+            del sys.modules[name]
+
+
+def patch_runner() -> None:
+    """A mutant of an import-time function runs its tests on freshly imported modules."""
+    from mutmut.runners.harness import PytestRunner
+    from mutmut.utils.format_utils import mangled_name_from_mutant_name
+
+    original = PytestRunner.run_tests
+    root = IMPORT_TIME.parent
+
+    def run_tests(self, *, mutant_name, tests):
+        if mutant_name and mangled_name_from_mutant_name(mutant_name) in import_time_functions():
+            purge_project_modules(root)
+        return original(self, mutant_name=mutant_name, tests=tests)
+
+    PytestRunner.run_tests = run_tests
 
 
 def patch_recording() -> None:
@@ -125,6 +181,7 @@ def patch_mutmut() -> None:
 
     register_operators()
     patch_recording()
+    patch_runner()
     site = Path("mutants") / ".site"
     site.mkdir(parents=True, exist_ok=True)
     (site / "sitecustomize.py").write_text(SITE.format(script=str(Path(__file__).resolve())))
@@ -132,9 +189,14 @@ def patch_mutmut() -> None:
     sys.path.insert(0, str(site.resolve()))  # the local backend hands its workers this process's sys.path
 
 
-def mutated_files(since: str | None) -> list[Path]:
-    """Every module mutation testing covers, or those changed since a git ref (committed or not)."""
+def mutated_files(since: str | None, only: Iterable[Path] = ()) -> list[Path]:
+    """Every module mutation testing covers, or those named, or those changed since a git ref (committed
+    or not)."""
     every = sorted(p for root in ROOTS for p in Path(root).rglob("*.py")) + [Path(p) for p in SCRIPTS]
+    named = {Path(path) for path in only}
+    if named - set(every):
+        raise SystemExit(f"scripts/mutation.py: not a mutated module: {', '.join(map(str, sorted(named - set(every))))}")
+    every = [path for path in every if path in named] if named else every
     if since is None:
         return every
     names = subprocess.run(["git", "diff", "--name-only", since, "--", *ROOTS, *SCRIPTS], capture_output=True,
@@ -151,16 +213,16 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def run(since: str | None, max_children: int) -> None:
+def run(since: str | None, max_children: int, only: Iterable[Path] = ()) -> None:
     import mutmut.__main__ as mutmut_main
 
     patch_mutmut()
-    files = mutated_files(since)
+    files = mutated_files(since, only)
     if since is not None and not files:
         print(f"no module changed since {since}: nothing to mutate")
         return
     # Mutant names are the module's dotted name, then `x_` (a function) or `xǁ` (a class's method).
-    names = [] if since is None else [f"{module_name(path)}.x*" for path in files]
+    names = [] if since is None and not only else [f"{module_name(path)}.x*" for path in files]
     mutmut_main._run(names, max_children)
 
 
@@ -185,13 +247,13 @@ def equivalent_names(path: Path) -> set[str]:
     return {line.split("#")[0].strip() for line in path.read_text().splitlines() if line.split("#")[0].strip()}
 
 
-def score(since: str | None, equivalents: Path) -> str:
+def score(since: str | None, equivalents: Path, only: Iterable[Path] = ()) -> str:
     """A markdown table per module, and the share of behaviour-changing mutants killed."""
     from mutmut.stats import status_by_exit_code
 
     known = equivalent_names(equivalents)
     rows, total = [], Counter()
-    for path, counts in statuses(mutated_files(since)).items():
+    for path, counts in statuses(mutated_files(since, only)).items():
         meta = json.loads((Path("mutants") / f"{path}.meta").read_text())["exit_code_by_key"]
         equivalent = sum(1 for name, code in meta.items() if name in known and status_by_exit_code[code] == "survived")
         counts = Counter(counts)
@@ -217,13 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("run", "score"):
         command = commands.add_parser(name)
         command.add_argument("--since", metavar="REF", help="only the files changed since this git ref")
+        command.add_argument("files", nargs="*", type=Path, metavar="FILE", help="only these modules")
     commands.choices["run"].add_argument("--max-children", type=int, default=2)
     commands.choices["score"].add_argument("--equivalents", type=Path, default=Path("docs/mutation-equivalents.txt"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.since, args.max_children)
+        run(args.since, args.max_children, args.files)
     else:
-        print(score(args.since, args.equivalents), end="")
+        print(score(args.since, args.equivalents, args.files), end="")
     return 0
 
 
