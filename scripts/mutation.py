@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -139,10 +140,37 @@ def purge_project_modules(root: Path) -> None:
             del sys.modules[name]
 
 
+def module_of(function: str) -> str:
+    """The module of a mangled function name (`mainrun.config.x_one_of`, `mainrun.config.xǁCheckǁ__call__`)."""
+    return re.split(r"\.x[_ǁ]", function, maxsplit=1)[0]
+
+
+def widen_import_time_selections(tests_by_function: dict, import_time: set[str]) -> None:
+    """An import-time function's tests are every test that reached its module. mutmut credits an import's
+    calls to whichever test happened to be collecting, so `one_of` had one test, and that one never
+    used a config check; what an import builds (a config field's check) is used by the module's callers."""
+    by_module: dict[str, set[str]] = {}
+    for function, tests in tests_by_function.items():
+        by_module.setdefault(module_of(function), set()).update(tests)
+    for function in import_time:
+        tests_by_function[function] = set(tests_by_function.get(function, ())) | by_module.get(module_of(function), set())
+
+
 def patch_runner() -> None:
-    """A mutant of an import-time function runs its tests on freshly imported modules."""
+    """A mutant of an import-time function runs its module's tests, on freshly imported modules."""
+    import mutmut.__main__ as mutmut_main
     from mutmut.runners.harness import PytestRunner
+    from mutmut.state import state
     from mutmut.utils.format_utils import mangled_name_from_mutant_name
+
+    collect = mutmut_main.collect_or_load_stats
+
+    def collect_or_load_stats(*args, **kwargs):
+        result = collect(*args, **kwargs)
+        widen_import_time_selections(state().tests_by_mangled_function_name, import_time_functions())
+        return result
+
+    mutmut_main.collect_or_load_stats = collect_or_load_stats
 
     original = PytestRunner.run_tests
     root = IMPORT_TIME.parent

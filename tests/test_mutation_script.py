@@ -121,3 +121,13 @@ def test_an_import_time_call_is_recognised_and_a_purge_reimports_the_module(tmp_
     assert len(calls) == 2 and probe.seen == [True, True]
     mutation.purge_project_modules(package.parent)
     del sys.modules["toy_calls"]
+
+
+def test_an_import_time_function_runs_every_test_that_reached_its_module():
+    tests = {"mainrun.config.x_one_of": {"t_collecting"}, "mainrun.config.xǁCheckǁ__call__": {"t_cli", "t_check"},
+             "mainrun.model.x_build": {"t_model"}}
+    mutation.widen_import_time_selections(tests, {"mainrun.config.x_one_of", "mainrun.config.x_option"})
+    assert tests["mainrun.config.x_one_of"] == {"t_collecting", "t_cli", "t_check"}
+    assert tests["mainrun.config.x_option"] == {"t_collecting", "t_cli", "t_check"}
+    assert tests["mainrun.model.x_build"] == {"t_model"} and tests["mainrun.config.xǁCheckǁ__call__"] == {"t_cli", "t_check"}
+    assert mutation.module_of("ablations.study.study.xǁReportOptionsǁ__post_init__") == "ablations.study.study"
