@@ -75,3 +75,15 @@ def test_the_coverage_command_prints_its_table(capsys):
     out = capsys.readouterr().out
     assert out.startswith("3 simulated ladders per truth: 4 rungs half a decade apart") and "| saturating |" in out
     assert math.isclose(coverage.TARGET, 1e11 * 10 ** 3.5)
+
+
+def test_the_coverage_command_passes_its_counts_and_prints_the_header_then_the_table(capsys, monkeypatch):
+    calls = []
+    monkeypatch.setattr(coverage, "simulate", lambda reps, draws: calls.append((reps, draws)) or "RESULTS")
+    monkeypatch.setattr(coverage, "table", lambda results: f"| {results} |\n")
+    assert coverage.main([]) == 0 and coverage.main(["--reps", "3", "--draws", "50"]) == 0
+    assert calls == [(2000, 2000), (3, 50)]
+    header = ("simulated ladders per truth: 4 rungs half a decade apart, 4 seeds, noise sd 0.01, target 2.0 decades "
+              "beyond the largest\n| RESULTS |\n")
+    assert capsys.readouterr().out == "2000 " + header + "3 " + header
+
