@@ -57,10 +57,35 @@ def test_the_rungs_are_about_evenly_spaced_in_log_compute():
 
 
 def test_a_path_too_fine_for_its_distance_is_refused():
-    with pytest.raises(ConfigError, match="rungs 1 and 2 would be the same model"):
+    with pytest.raises(ConfigError) as caught:
         path_rungs(TrainConfig.from_scale("tiny"), TrainConfig.from_scale("tiny", block_size=33), 4)
-    with pytest.raises(ConfigError, match="at least two rungs"):
+    assert str(caught.value) == ("--rungs 4: rungs 1 and 2 would be the same model; ask for fewer rungs or start "
+                                 "further from the target")
+    with pytest.raises(ConfigError) as caught:
         path_rungs(START, TARGET, 1)
+    assert str(caught.value) == "--rungs: a path needs at least two rungs (three to judge a trend)"
+
+
+def test_a_start_of_several_epochs_and_single_rows_is_its_own_first_rung():
+    """The titles move with titles x epochs from the start's own product, and a setting of 1 stays 1."""
+    start = TrainConfig.from_scale("tiny", epochs=3, batch_size=1, num_titles=400)
+    first, second = path_rungs(start, TARGET, 6)[:2]
+    assert first == {name: start.get(name) for name in PATH_SETTINGS}
+    assert first["batch_size"] == 1 and first["epochs"] == 3
+    t = 1 / 5
+    assert second["num_titles"] == round(400 * 3 * (100000 * 7 / (400 * 3)) ** t / second["epochs"])
+
+
+def test_even_rounds_to_an_even_number_of_at_least_two():
+    from ablations.study.path import even
+    assert [even(v) for v in (0.2, 1.0, 2.9, 3.1, 5.2, 63.0)] == [2, 2, 2, 4, 6, 64]
+
+
+def test_ladder_json_records_the_path_and_its_rule():
+    rungs = path_rungs(START, TARGET, 3)
+    assert describe_path(START, "mainrun", rungs) == {
+        "toward": "mainrun", "start": rungs[0], "rungs": rungs,
+        "rule": "geometric in every setting of the path; width = heads x an even head dimension"}
 
 
 @pytest.mark.parametrize("spec, expected", [(None, [1, 2, 3, 4, 5]), ("1-4", [1, 2, 3, 4]), ("5", [5]),
