@@ -87,3 +87,19 @@ def test_the_coverage_command_passes_its_counts_and_prints_the_header_then_the_t
               "beyond the largest\n| RESULTS |\n")
     assert capsys.readouterr().out == "2000 " + header + "3 " + header
 
+
+
+def test_a_scores_record_holds_every_figure_and_every_check():
+    from ablations.analysis.backtest import Check, Score
+    from ablations.analysis.predictors import Prediction
+
+    a = Check("line in log compute", "opt", 3, Prediction(-0.2, -0.25, -0.15, 0.001), Measured(-0.18, 0.01, 3))
+    b = Check("line in log compute", "pos", 3, Prediction(0.01, -0.02, 0.04, 0.5), Measured(-0.05, 0.004, 3))
+    record = Score("line in log compute", (a, b), 0.03).as_dict()
+    assert record == {
+        "predictor": "line in log compute", "predictions": 2, "mean_abs_error": pytest.approx(0.04),
+        "largest_rung_mean_abs_error": 0.03, "coverage": 0.5, "sign_agreement": 0.5, "decision_accuracy": 1.0,
+        "checks": [{"finding": "opt", "rung": 3, "predicted": -0.2, "ci95": [-0.25, -0.15], "measured": -0.18,
+                    "measured_ci95_half_width": pytest.approx(0.01 * 3.182446305284263), "covered": True},
+                   {"finding": "pos", "rung": 3, "predicted": 0.01, "ci95": [-0.02, 0.04], "measured": -0.05,
+                    "measured_ci95_half_width": pytest.approx(0.004 * 3.182446305284263), "covered": False}]}

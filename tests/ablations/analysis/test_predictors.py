@@ -108,3 +108,14 @@ def test_agreement_widens_the_interval_by_the_measurement_in_quadrature(value, h
     m = Measured(measured, measured_half / stats.t.ppf(0.975, 3), 3)
     assert p.contains(m) == (abs(measured - value) <= math.hypot(half, measured_half) + 1e-12) or \
         math.isclose(abs(measured - value), math.hypot(half, measured_half), rel_tol=1e-9)
+
+
+def test_a_measurement_agrees_by_the_side_of_the_interval_it_falls_on():
+    """An asymmetric interval (the multiplier's bootstrap) is widened on the side the measurement falls."""
+    skewed = Prediction(0.0, -1.0, 3.0, 0.5)
+    exact = Measured(2.5, 0.0, 3)  # no noise of its own: the interval alone decides
+    assert skewed.contains(exact) and not skewed.contains(Measured(-2.5, 0.0, 3))
+    assert skewed.contains(Measured(-1.0, 0.0, 3)) and skewed.contains(Measured(3.0, 0.0, 3))  # the ends are in
+    assert not skewed.contains(Measured(3.0001, 0.0, 3))
+    noisy = Measured(-1.2, 0.1, 3)  # 0.2 outside, its own half-width 0.318: hypot(1, 0.318) > 1.2
+    assert skewed.contains(noisy) is (math.hypot(1.0, noisy.half_width) >= 1.2)

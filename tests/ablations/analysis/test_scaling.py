@@ -21,3 +21,15 @@ def test_an_unreadable_or_older_ladder_json_is_one_line_saying_what_to_do(tmp_pa
         with pytest.raises(ConfigError) as caught:
             read_ladder(tmp_path)
         assert str(caught.value) == older
+
+
+def test_a_rung_without_finished_cells_has_no_compute_and_one_seed_no_measurement():
+    from ablations.analysis.effects import Estimate
+    from ablations.analysis.scaling import measured, rung_compute
+
+    assert rung_compute([]) is None
+    assert rung_compute([{"status": "diverged", "flops_per_token": 1e6, "steps": 10}]) is None
+    assert measured(None) is None
+    assert measured(Estimate(-0.02, None, 1)) is None and measured(Estimate(-0.02, 0.01, 1, sd=0.01)) is None
+    two = measured(Estimate(-0.02, 0.05, 2, sd=0.004))
+    assert (two.value, two.se, two.df) == (-0.02, pytest.approx(0.004 / 2 ** 0.5), 1)
