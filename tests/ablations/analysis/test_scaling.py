@@ -33,3 +33,14 @@ def test_a_rung_without_finished_cells_has_no_compute_and_one_seed_no_measuremen
     assert measured(Estimate(-0.02, None, 1)) is None and measured(Estimate(-0.02, 0.01, 1, sd=0.01)) is None
     two = measured(Estimate(-0.02, 0.05, 2, sd=0.004))
     assert (two.value, two.se, two.df) == (-0.02, pytest.approx(0.004 / 2 ** 0.5), 1)
+
+
+def test_a_ladder_read_again_keeps_the_metric_and_margin_it_was_given():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[3] / "docs" / "ladder-path"
+    ladder = read_ladder(docs, {"margin": 0.01, "metric": "val_loss_full"})
+    spec = ladder.spec()
+    assert (spec["margin"], spec["metric"]) == (0.01, "val_loss_full")
+    assert spec["path"]["toward"] == "mainrun" and len(spec["rungs"]) == 8 and spec["target_flops"] == ladder.target
+    assert json.loads(json.dumps(ladder.as_dict()))["margin"] == 0.01
