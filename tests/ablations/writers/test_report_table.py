@@ -82,6 +82,7 @@ def test_the_committed_path_ladder_still_renders(tmp_path):
     def text(folder):
         return [line for line in (folder / "ladder.md").read_text().splitlines() if line and not line.startswith("![")]
     assert text(copy) == text(docs)
+    assert (copy / "ladder.json").read_text() == (docs / "ladder.json").read_text()
     assert "**The verdicts use largest rung**" in (copy / "ladder.md").read_text()
 
 
