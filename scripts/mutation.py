@@ -5,6 +5,7 @@ score per module.
     .venv/bin/python scripts/mutation.py run                     # every module (task mutation)
     .venv/bin/python scripts/mutation.py run --since origin/main # the files changed since a ref (task mutation-changed)
     .venv/bin/python scripts/mutation.py run mainrun/config.py   # the modules named
+    .venv/bin/python scripts/mutation.py run --survivors         # only what survived last time (after new tests)
     .venv/bin/python scripts/mutation.py score [--since REF] [FILE ...]  # per module: killed, survived, no test, ...
 
 Each mutant runs only the tests that executed the function it changes within `max_stack_depth`
@@ -241,7 +242,20 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def run(since: str | None, max_children: int, only: Iterable[Path] = ()) -> None:
+def survivors(files: Iterable[Path]) -> list[str]:
+    """The mutants of these files that survived their last run (mutants/<file>.meta)."""
+    from mutmut.stats import status_by_exit_code
+
+    found = []
+    for path in files:
+        meta = Path("mutants") / f"{path}.meta"
+        if meta.exists():
+            codes = json.loads(meta.read_text())["exit_code_by_key"]
+            found += sorted(name for name, code in codes.items() if status_by_exit_code[code] == "survived")
+    return found
+
+
+def run(since: str | None, max_children: int, only: Iterable[Path] = (), again: bool = False) -> None:
     import mutmut.__main__ as mutmut_main
 
     patch_mutmut()
@@ -251,6 +265,11 @@ def run(since: str | None, max_children: int, only: Iterable[Path] = ()) -> None
         return
     # Mutant names are the module's dotted name, then `x_` (a function) or `xǁ` (a class's method).
     names = [] if since is None and not only else [f"{module_name(path)}.x*" for path in files]
+    if again:
+        names = survivors(files)
+        if not names:
+            print("no mutant survived its last run: nothing to run again")
+            return
     mutmut_main._run(names, max_children)
 
 
@@ -309,10 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--since", metavar="REF", help="only the files changed since this git ref")
         command.add_argument("files", nargs="*", type=Path, metavar="FILE", help="only these modules")
     commands.choices["run"].add_argument("--max-children", type=int, default=2)
+    commands.choices["run"].add_argument("--survivors", action="store_true",
+                                         help="run again only the mutants that survived their last run (after adding tests)")
     commands.choices["score"].add_argument("--equivalents", type=Path, default=Path("docs/mutation-equivalents.txt"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.since, args.max_children, args.files)
+        run(args.since, args.max_children, args.files, args.survivors)
     else:
         print(score(args.since, args.equivalents, args.files), end="")
     return 0

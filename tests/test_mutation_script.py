@@ -131,3 +131,14 @@ def test_an_import_time_function_runs_every_test_that_reached_its_module():
     assert tests["mainrun.config.x_option"] == {"t_collecting", "t_cli", "t_check"}
     assert tests["mainrun.model.x_build"] == {"t_model"} and tests["mainrun.config.xǁCheckǁ__call__"] == {"t_cli", "t_check"}
     assert mutation.module_of("ablations.study.study.xǁReportOptionsǁ__post_init__") == "ablations.study.study"
+
+
+def test_survivors_are_read_from_the_last_run(tmp_path, monkeypatch):
+    import json as json_module
+    monkeypatch.chdir(tmp_path)
+    meta = tmp_path / "mutants" / "mainrun" / "config.py.meta"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json_module.dumps({"exit_code_by_key": {"mainrun.config.x_a__mutmut_2": 0, "mainrun.config.x_a__mutmut_1": 0,
+                                                            "mainrun.config.x_b__mutmut_1": 1, "mainrun.config.x_c__mutmut_1": None}}))
+    assert mutation.survivors([Path("mainrun/config.py"), Path("mainrun/model.py")]) == [
+        "mainrun.config.x_a__mutmut_1", "mainrun.config.x_a__mutmut_2"]
