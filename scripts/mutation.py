@@ -6,6 +6,7 @@ score per module.
     .venv/bin/python scripts/mutation.py run --since origin/main # the files changed since a ref (task mutation-changed)
     .venv/bin/python scripts/mutation.py run mainrun/config.py   # the modules named
     .venv/bin/python scripts/mutation.py run --survivors         # only what survived last time (after new tests)
+    .venv/bin/python scripts/mutation.py run --unchecked         # a stopped run, from where it stopped
     .venv/bin/python scripts/mutation.py score [--since REF] [FILE ...]  # per module: killed, survived, no test, ...
 
 Each mutant runs only the tests that executed the function it changes within `max_stack_depth`
@@ -242,8 +243,8 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def survivors(files: Iterable[Path]) -> list[str]:
-    """The mutants of these files that survived their last run (mutants/<file>.meta)."""
+def mutants_with(status: str, files: Iterable[Path]) -> list[str]:
+    """The mutants of these files whose last run ended so ("survived", "not checked"; mutants/<file>.meta)."""
     from mutmut.stats import status_by_exit_code
 
     found = []
@@ -251,11 +252,11 @@ def survivors(files: Iterable[Path]) -> list[str]:
         meta = Path("mutants") / f"{path}.meta"
         if meta.exists():
             codes = json.loads(meta.read_text())["exit_code_by_key"]
-            found += sorted(name for name, code in codes.items() if status_by_exit_code[code] == "survived")
+            found += sorted(name for name, code in codes.items() if status_by_exit_code[code] == status)
     return found
 
 
-def run(since: str | None, max_children: int, only: Iterable[Path] = (), again: bool = False) -> None:
+def run(since: str | None, max_children: int, only: Iterable[Path] = (), status: str | None = None) -> None:
     import mutmut.__main__ as mutmut_main
 
     patch_mutmut()
@@ -265,10 +266,10 @@ def run(since: str | None, max_children: int, only: Iterable[Path] = (), again: 
         return
     # Mutant names are the module's dotted name, then `x_` (a function) or `xǁ` (a class's method).
     names = [] if since is None and not only else [f"{module_name(path)}.x*" for path in files]
-    if again:
-        names = survivors(files)
+    if status is not None:
+        names = mutants_with(status, files)
         if not names:
-            print("no mutant survived its last run: nothing to run again")
+            print(f"no mutant is {status}: nothing to run")
             return
     mutmut_main._run(names, max_children)
 
@@ -328,12 +329,15 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--since", metavar="REF", help="only the files changed since this git ref")
         command.add_argument("files", nargs="*", type=Path, metavar="FILE", help="only these modules")
     commands.choices["run"].add_argument("--max-children", type=int, default=2)
-    commands.choices["run"].add_argument("--survivors", action="store_true",
-                                         help="run again only the mutants that survived their last run (after adding tests)")
+    only = commands.choices["run"].add_mutually_exclusive_group()
+    only.add_argument("--survivors", dest="status", action="store_const", const="survived",
+                      help="run again only the mutants that survived their last run (after adding tests)")
+    only.add_argument("--unchecked", dest="status", action="store_const", const="not checked",
+                      help="run only the mutants not yet run (a stopped run goes on where it stopped)")
     commands.choices["score"].add_argument("--equivalents", type=Path, default=Path("docs/mutation-equivalents.txt"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.since, args.max_children, args.files, args.survivors)
+        run(args.since, args.max_children, args.files, args.status)
     else:
         print(score(args.since, args.equivalents, args.files), end="")
     return 0

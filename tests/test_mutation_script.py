@@ -140,5 +140,6 @@ def test_survivors_are_read_from_the_last_run(tmp_path, monkeypatch):
     meta.parent.mkdir(parents=True)
     meta.write_text(json_module.dumps({"exit_code_by_key": {"mainrun.config.x_a__mutmut_2": 0, "mainrun.config.x_a__mutmut_1": 0,
                                                             "mainrun.config.x_b__mutmut_1": 1, "mainrun.config.x_c__mutmut_1": None}}))
-    assert mutation.survivors([Path("mainrun/config.py"), Path("mainrun/model.py")]) == [
-        "mainrun.config.x_a__mutmut_1", "mainrun.config.x_a__mutmut_2"]
+    files = [Path("mainrun/config.py"), Path("mainrun/model.py")]
+    assert mutation.mutants_with("survived", files) == ["mainrun.config.x_a__mutmut_1", "mainrun.config.x_a__mutmut_2"]
+    assert mutation.mutants_with("not checked", files) == ["mainrun.config.x_c__mutmut_1"]
