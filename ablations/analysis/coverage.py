@@ -73,7 +73,7 @@ def predictions(ladder: list[Series], at: float, draws: int) -> dict[str, list[P
     return found
 
 
-def simulate(reps: int, draws: int = 400, seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+def simulate(reps: int, draws: int, seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
     """truth -> predictor -> {coverage of the truth at the target, claims: the share called beyond noise
     (p < 0.05, one finding at a time), median half-width}."""
     rng = np.random.default_rng(seed)
