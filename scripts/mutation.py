@@ -309,13 +309,13 @@ def score(since: str | None, equivalents: Path, only: Iterable[Path] = ()) -> st
         counts["survived"] -= equivalent
         total.update(counts)
         rows.append((str(path), counts))
-    lines = ["| module | mutants | killed | timeout | survived | equivalent | no test | killed of behaviour-changing |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| module | mutants | not run yet | killed | timeout | survived | equivalent | no test | killed of behaviour-changing |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, counts in [*rows, ("all", total)]:
         killed = counts["killed"] + counts["timeout"] + counts["segfault"] + counts["suspicious"]
         changing = sum(counts.values()) - counts["equivalent"] - counts["skipped"] - counts["not checked"]
         share = f"{100 * killed / changing:.1f}%" if changing else "n/a"
-        lines.append(f"| {name if name != 'all' else '**all**'} | {sum(counts.values())} | {counts['killed']} | "
+        lines.append(f"| {name if name != 'all' else '**all**'} | {sum(counts.values())} | {counts['not checked']} | {counts['killed']} | "
                      f"{counts['timeout'] + counts['segfault'] + counts['suspicious']} | {counts['survived']} | "
                      f"{counts['equivalent']} | {counts['no tests']} | {share} |")
     return "\n".join(lines) + "\n"

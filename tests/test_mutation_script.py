@@ -143,3 +143,20 @@ def test_survivors_are_read_from_the_last_run(tmp_path, monkeypatch):
     files = [Path("mainrun/config.py"), Path("mainrun/model.py")]
     assert mutation.mutants_with("survived", files) == ["mainrun.config.x_a__mutmut_1", "mainrun.config.x_a__mutmut_2"]
     assert mutation.mutants_with("not checked", files) == ["mainrun.config.x_c__mutmut_1"]
+
+
+def test_the_score_counts_equivalents_apart_and_leaves_unrun_mutants_out_of_the_share(tmp_path, monkeypatch):
+    import json as json_module
+    monkeypatch.chdir(tmp_path)
+    meta = tmp_path / "mutants" / "mainrun" / "config.py.meta"
+    meta.parent.mkdir(parents=True)
+    codes = {"m.x_a__mutmut_1": 1, "m.x_a__mutmut_2": 1, "m.x_a__mutmut_3": 255, "m.x_a__mutmut_4": 0,
+             "m.x_a__mutmut_5": 0, "m.x_a__mutmut_6": 33, "m.x_a__mutmut_7": None}
+    meta.write_text(json_module.dumps({"exit_code_by_key": codes}))
+    (tmp_path / "mainrun").mkdir()
+    (tmp_path / "mainrun" / "config.py").write_text("")
+    (tmp_path / "equivalents.txt").write_text("# kinds\nm.x_a__mutmut_5  # a boundary no input reaches\n")
+    table = mutation.score(None, tmp_path / "equivalents.txt", [Path("mainrun/config.py")]).splitlines()
+    # 7 mutants: 1 not run, 2 killed, 1 timeout, 1 survived, 1 equivalent, 1 without a test: 3 of 5 killed.
+    assert table[2] == "| mainrun/config.py | 7 | 1 | 2 | 1 | 1 | 1 | 1 | 60.0% |"
+    assert table[3] == "| **all** | 7 | 1 | 2 | 1 | 1 | 1 | 1 | 60.0% |"
