@@ -72,9 +72,9 @@ def test_the_simulation_is_reproducible_from_its_default_seed():
 
 
 def test_the_table_prints_each_truth_and_predictor_in_percent():
-    results = {"zero": {"largest rung": {"coverage": 0.956, "claims": 0.044, "half_width": 0.01434}}}
+    results = {"zero": {"largest rung": {"coverage": 0.956, "claims": 0.5, "half_width": 0.01434}}}
     assert coverage.table(results) == (
         "| truth | predictor | 95% coverage | claimed beyond noise | median half-width |\n"
         "|---|---|---|---|---|\n"
-        "| zero | largest rung | 95.6% | 4.4% | 0.0143 |\n")
+        "| zero | largest rung | 95.6% | 50.0% | 0.0143 |\n")
     assert math.isclose(coverage.TARGET / (1e11 * 10 ** 1.5), 100.0)

@@ -44,3 +44,25 @@ def test_a_ladder_read_again_keeps_the_metric_and_margin_it_was_given():
     assert (spec["margin"], spec["metric"]) == (0.01, "val_loss_full")
     assert spec["path"]["toward"] == "mainrun" and len(spec["rungs"]) == 8 and spec["target_flops"] == ladder.target
     assert json.loads(json.dumps(ladder.as_dict()))["margin"] == 0.01
+
+
+def test_ladder_json_writes_a_rung_without_a_reference_and_a_finding_without_an_interval_as_null():
+    import dataclasses
+    from pathlib import Path
+
+    ladder = read_ladder(Path(__file__).resolve().parents[3] / "docs" / "ladder-path")
+    first = dataclasses.replace(ladder.rungs[0], reference=None)
+    finding = dataclasses.replace(ladder.findings[0], measured=[None, *ladder.findings[0].measured[1:]])
+    record = dataclasses.replace(ladder, rungs=[first, *ladder.rungs[1:]], findings=[finding]).as_dict()
+    assert record["measured_rungs"][0]["reference_loss"] is None and record["measured_rungs"][1]["reference_loss"] > 1
+    assert record["findings"][0]["estimates"][0] is None and record["findings"][0]["estimates"][1]["seeds"] == 4
+
+
+def test_a_finding_known_by_its_interval_alone_reads_its_standard_error_from_t():
+    from scipy import stats
+
+    from ablations.analysis.effects import Estimate
+    from ablations.analysis.scaling import measured
+
+    three = measured(Estimate(-0.02, 0.05, 3))
+    assert (three.value, three.df) == (-0.02, 2) and three.se == pytest.approx(0.05 / stats.t.ppf(0.975, 2))

@@ -72,6 +72,8 @@ def test_a_start_of_several_epochs_and_single_rows_is_its_own_first_rung():
     first, second = path_rungs(start, TARGET, 6)[:2]
     assert first == {name: start.get(name) for name in PATH_SETTINGS}
     assert first["batch_size"] == 1 and first["epochs"] == 3
+    one_title = TrainConfig.from_scale("tiny", num_titles=1)
+    assert path_rungs(one_title, TARGET, 6)[0]["num_titles"] == 1
     t = 1 / 5
     assert second["num_titles"] == round(400 * 3 * (100000 * 7 / (400 * 3)) ** t / second["epochs"])
 
