@@ -81,6 +81,16 @@ def test_a_worker_killed_mid_cell_is_replaced_and_the_remaining_cells_still_run(
 
 
 def test_ctrl_c_in_the_runner_stops_the_running_cell_at_once(tmp_path, started):
+    # A shell starts a background job with SIGINT ignored, and Python then never raises KeyboardInterrupt:
+    # the Ctrl-C below would reach nothing and the cell run forever. A terminal's runner has the default.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        ctrl_c_stops_the_cell(tmp_path, started)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def ctrl_c_stops_the_cell(tmp_path, started):
     cell, pressed = cpu_cell(1, max_steps=LONG), []
 
     def ctrl_c() -> None:  # to the whole group, as a terminal sends it: the worker first
