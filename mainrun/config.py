@@ -248,11 +248,6 @@ class TrainConfig:
         return cls(scale=flat.get("scale", "mainrun"), variant=Variant.parse(flat.get("variant", "baseline"))
                    ).with_values(**values)
 
-    def nested(self) -> dict[str, Any]:
-        """The config as a study file's sections: {"scale", "variant", "data": {...}, "model": {...}, ...}."""
-        return {"scale": self.scale, "variant": str(self.variant),
-                **{section: dataclasses.asdict(getattr(self, section)) for section in SECTIONS}}
-
 
 @dataclass(frozen=True)
 class RunContext:
