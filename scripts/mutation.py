@@ -35,7 +35,6 @@ import libcst as cst
 
 ROOTS = ("mainrun", "ablations")
 SCRIPTS = ("scripts/migrate_bpb.py",)
-EXITS = ("suspicious", "stopped")  # other statuses by mutmut's own table
 
 
 def swap_min_max(node: cst.Call) -> Iterator[cst.Call]:
@@ -243,17 +242,23 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def mutants_with(status: str, files: Iterable[Path]) -> list[str]:
-    """The mutants of these files whose last run ended so ("survived", "not checked"; mutants/<file>.meta)."""
+def outcomes(files: Iterable[Path]) -> dict[Path, dict[str, str]]:
+    """Per file with a run, each mutant's outcome ("killed", "survived", "not checked", ...), from what
+    mutmut stored (mutants/<file>.meta)."""
     from mutmut.stats import status_by_exit_code
 
-    found = []
+    found = {}
     for path in files:
         meta = Path("mutants") / f"{path}.meta"
         if meta.exists():
             codes = json.loads(meta.read_text())["exit_code_by_key"]
-            found += sorted(name for name, code in codes.items() if status_by_exit_code[code] == status)
+            found[path] = {name: status_by_exit_code[code] for name, code in codes.items()}
     return found
+
+
+def mutants_with(status: str, files: Iterable[Path]) -> list[str]:
+    """The mutants of these files whose last run ended so ("survived", "not checked")."""
+    return [name for by_name in outcomes(files).values() for name in sorted(n for n, s in by_name.items() if s == status)]
 
 
 def run(since: str | None, max_children: int, only: Iterable[Path] = (), status: str | None = None) -> None:
@@ -274,19 +279,6 @@ def run(since: str | None, max_children: int, only: Iterable[Path] = (), status:
     mutmut_main._run(names, max_children)
 
 
-def statuses(files: Iterable[Path]) -> dict[Path, Counter]:
-    """Per file, its mutants' outcomes, from what mutmut stored (mutants/<file>.meta)."""
-    from mutmut.stats import status_by_exit_code
-
-    found = {}
-    for path in files:
-        meta = Path("mutants") / f"{path}.meta"
-        if meta.exists():
-            codes = json.loads(meta.read_text())["exit_code_by_key"]
-            found[path] = Counter(status_by_exit_code[code] for code in codes.values())
-    return found
-
-
 def equivalent_names(path: Path) -> set[str]:
     """The mutants read and found equivalent (no input changes what any user sees), one per line with
     its kind after a `#`: docs/mutation-equivalents.txt."""
@@ -297,16 +289,12 @@ def equivalent_names(path: Path) -> set[str]:
 
 def score(since: str | None, equivalents: Path, only: Iterable[Path] = ()) -> str:
     """A markdown table per module, and the share of behaviour-changing mutants killed."""
-    from mutmut.stats import status_by_exit_code
-
     known = equivalent_names(equivalents)
     rows, total = [], Counter()
-    for path, counts in statuses(mutated_files(since, only)).items():
-        meta = json.loads((Path("mutants") / f"{path}.meta").read_text())["exit_code_by_key"]
-        equivalent = sum(1 for name, code in meta.items() if name in known and status_by_exit_code[code] == "survived")
-        counts = Counter(counts)
-        counts["equivalent"] = equivalent
-        counts["survived"] -= equivalent
+    for path, by_name in outcomes(mutated_files(since, only)).items():
+        # A survivor read and found equivalent is counted apart.
+        counts = Counter("equivalent" if status == "survived" and name in known else status
+                         for name, status in by_name.items())
         total.update(counts)
         rows.append((str(path), counts))
     lines = ["| module | mutants | not run yet | killed | timeout | survived | equivalent | no test | killed of behaviour-changing |",
