@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import random
 import re
 import subprocess
 import sys
@@ -179,9 +180,15 @@ def patch_runner() -> None:
     def run_tests(self, *, mutant_name, tests):
         if mutant_name and mangled_name_from_mutant_name(mutant_name) in import_time_functions():
             purge_project_modules(root)
-        return original(self, mutant_name=mutant_name, tests=tests)
+        return original(self, mutant_name=mutant_name, tests=fastest_first(tests, state().duration_by_test))
 
     PytestRunner.run_tests = run_tests
+
+
+def fastest_first(tests: Iterable[str], duration_by_test: dict[str, float]) -> list[str]:
+    """A mutant's tests, the fastest first: pytest stops at the first failure (`-x`), and mutmut hands them
+    over as a set, so a mutant the quickest unit test kills could wait for an end-to-end run first."""
+    return sorted(tests, key=lambda test: (duration_by_test.get(test, float("inf")), test))
 
 
 def patch_recording() -> None:
@@ -261,7 +268,30 @@ def mutants_with(status: str, files: Iterable[Path]) -> list[str]:
     return [name for by_name in outcomes(files).values() for name in sorted(n for n, s in by_name.items() if s == status)]
 
 
-def run(since: str | None, max_children: int, only: Iterable[Path] = (), status: str | None = None) -> None:
+def sample(files: Iterable[Path], size: int, seed: int) -> list[str]:
+    """The first `size` mutants of a seeded shuffle of every mutant of these files: a simple random sample,
+    and a larger size keeps a smaller one's mutants (a stopped sample grows without bias)."""
+    every = sorted(name for by_name in outcomes(files).values() for name in by_name)
+    random.Random(seed).shuffle(every)
+    return every[:size]
+
+
+def generate_mutants(files: list[Path], max_children: int) -> None:
+    """mutmut's mutants of every file, without running them (a sample is drawn from all of them)."""
+    import mutmut.__main__ as mutmut_main
+
+    if all((Path("mutants") / f"{path}.meta").exists() for path in files):
+        return
+    Path("mutants").mkdir(exist_ok=True)
+    mutmut_main.set_mutant_under_test("mutant_generation")
+    mutmut_main.copy_src_dir()
+    mutmut_main.copy_also_copy_files()
+    mutmut_main.setup_source_paths()
+    mutmut_main.create_mutants(max_children)
+
+
+def run(since: str | None, max_children: int, only: Iterable[Path] = (), status: str | None = None,
+        sample_size: int | None = None, seed: int = 0) -> None:
     import mutmut.__main__ as mutmut_main
 
     patch_mutmut()
@@ -271,7 +301,15 @@ def run(since: str | None, max_children: int, only: Iterable[Path] = (), status:
         return
     # Mutant names are the module's dotted name, then `x_` (a function) or `xǁ` (a class's method).
     names = [] if since is None and not only else [f"{module_name(path)}.x*" for path in files]
-    if status is not None:
+    if sample_size is not None:
+        generate_mutants(files, max_children)
+        drawn = sample(files, sample_size, seed)
+        by_name = {name: s for by_file in outcomes(files).values() for name, s in by_file.items()}
+        names = [name for name in drawn if by_name[name] == (status or "not checked")]
+        if not names:
+            print(f"every mutant of the sample of {sample_size} has run: nothing to run")
+            return
+    elif status is not None:
         names = mutants_with(status, files)
         if not names:
             print(f"no mutant is {status}: nothing to run")
@@ -287,26 +325,58 @@ def equivalent_names(path: Path) -> set[str]:
     return {line.split("#")[0].strip() for line in path.read_text().splitlines() if line.split("#")[0].strip()}
 
 
-def score(since: str | None, equivalents: Path, only: Iterable[Path] = ()) -> str:
-    """A markdown table per module, and the share of behaviour-changing mutants killed."""
+def score(since: str | None, equivalents: Path, only: Iterable[Path] = (), sample_size: int | None = None,
+          seed: int = 0) -> str:
+    """A markdown table per module, and the share of behaviour-changing mutants killed; of a sample, also
+    that share's exact (Clopper-Pearson) 95% interval for every mutant of these modules."""
     known = equivalent_names(equivalents)
+    files = mutated_files(since, only)
+    drawn = None if sample_size is None else set(sample(files, sample_size, seed))
     rows, total = [], Counter()
-    for path, by_name in outcomes(mutated_files(since, only)).items():
+    for path, by_name in outcomes(files).items():
         # A survivor read and found equivalent is counted apart.
         counts = Counter("equivalent" if status == "survived" and name in known else status
-                         for name, status in by_name.items())
+                         for name, status in by_name.items() if drawn is None or name in drawn)
+        if not counts:
+            continue
         total.update(counts)
         rows.append((str(path), counts))
     lines = ["| module | mutants | not run yet | killed | timeout | survived | equivalent | no test | killed of behaviour-changing |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, counts in [*rows, ("all", total)]:
-        killed = counts["killed"] + counts["timeout"] + counts["segfault"] + counts["suspicious"]
-        changing = sum(counts.values()) - counts["equivalent"] - counts["skipped"] - counts["not checked"]
+        killed, changing = killed_and_changing(counts)
         share = f"{100 * killed / changing:.1f}%" if changing else "n/a"
         lines.append(f"| {name if name != 'all' else '**all**'} | {sum(counts.values())} | {counts['not checked']} | {counts['killed']} | "
                      f"{counts['timeout'] + counts['segfault'] + counts['suspicious']} | {counts['survived']} | "
                      f"{counts['equivalent']} | {counts['no tests']} | {share} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + ("" if drawn is None else sample_estimate(total, len(drawn)))
+
+
+def killed_and_changing(counts: Counter) -> tuple[int, int]:
+    killed = counts["killed"] + counts["timeout"] + counts["segfault"] + counts["suspicious"]
+    changing = sum(counts.values()) - counts["equivalent"] - counts["skipped"] - counts["not checked"]
+    return killed, changing
+
+
+def exact_interval(killed: int, trials: int) -> tuple[float, float]:
+    """Clopper-Pearson 95% interval of a binomial share (scipy's)."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(killed, trials).proportion_ci(0.95, method="exact")
+    return interval.low, interval.high
+
+
+def sample_estimate(counts: Counter, size: int) -> str:
+    """The share killed of the behaviour-changing mutants of the whole population, from a simple random
+    sample: exact binomial (Clopper-Pearson) 95% interval, conservative for a draw without replacement."""
+    killed, changing = killed_and_changing(counts)
+    if counts["not checked"]:
+        return f"\n{counts['not checked']} of the sample of {size} not run yet: no estimate.\n"
+    if not changing:
+        return f"\nno behaviour-changing mutant in the sample of {size}: no estimate.\n"
+    low, high = exact_interval(killed, changing)
+    return (f"\nEvery module, from a random sample of {size} mutants ({changing} behaviour-changing): "
+            f"{100 * killed / changing:.1f}% killed (95% interval {100 * low:.1f}-{100 * high:.1f}%).\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
         command = commands.add_parser(name)
         command.add_argument("--since", metavar="REF", help="only the files changed since this git ref")
         command.add_argument("files", nargs="*", type=Path, metavar="FILE", help="only these modules")
+        command.add_argument("--sample", type=int, metavar="N", help="only the first N mutants of a seeded shuffle "
+                             "of every mutant of these modules: a simple random sample, scored with an exact interval")
+        command.add_argument("--seed", type=int, default=0, help="the shuffle's seed (with --sample)")
     commands.choices["run"].add_argument("--max-children", type=int, default=2)
     only = commands.choices["run"].add_mutually_exclusive_group()
     only.add_argument("--survivors", dest="status", action="store_const", const="survived",
@@ -325,9 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.choices["score"].add_argument("--equivalents", type=Path, default=Path("docs/mutation-equivalents.txt"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.since, args.max_children, args.files, args.status)
+        run(args.since, args.max_children, args.files, args.status, args.sample, args.seed)
     else:
-        print(score(args.since, args.equivalents, args.files), end="")
+        print(score(args.since, args.equivalents, args.files, args.sample, args.seed), end="")
     return 0
 
 

@@ -2,6 +2,7 @@
 import importlib.util
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import libcst as cst
@@ -160,3 +161,61 @@ def test_the_score_counts_equivalents_apart_and_leaves_unrun_mutants_out_of_the_
     # 7 mutants: 1 not run, 2 killed, 1 timeout, 1 survived, 1 equivalent, 1 without a test: 3 of 5 killed.
     assert table[2] == "| mainrun/config.py | 7 | 1 | 2 | 1 | 1 | 1 | 1 | 60.0% |"
     assert table[3] == "| **all** | 7 | 1 | 2 | 1 | 1 | 1 | 1 | 60.0% |"
+
+
+def test_a_mutants_tests_run_fastest_first_and_an_untimed_test_last():
+    durations = {"t_e2e": 30.0, "t_unit": 0.01, "t_property": 1.5}
+    assert mutation.fastest_first({"t_e2e", "t_new", "t_unit", "t_property"}, durations) == [
+        "t_unit", "t_property", "t_e2e", "t_new"]
+
+
+def write_meta(root: Path, codes: dict) -> None:
+    import json as json_module
+    meta = root / "mutants" / "mainrun" / "config.py.meta"
+    meta.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json_module.dumps({"exit_code_by_key": codes}))
+    (root / "mainrun").mkdir(exist_ok=True)
+    (root / "mainrun" / "config.py").write_text("")
+
+
+def test_a_sample_is_seeded_uniform_and_grows_by_keeping_what_it_drew(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_meta(tmp_path, {f"m.x_a__mutmut_{i}": None for i in range(200)})
+    files = [Path("mainrun/config.py")]
+    small, large = mutation.sample(files, 20, seed=0), mutation.sample(files, 60, seed=0)
+    assert len(set(small)) == 20 and large[:20] == small
+    assert mutation.sample(files, 20, seed=0) == small != mutation.sample(files, 20, seed=1)
+    # Uniform: over many seeds every mutant is drawn about 20/200 of the time, not the first ones by name.
+    counts = Counter(name for seed in range(400) for name in mutation.sample(files, 20, seed))
+    assert len(counts) == 200 and max(counts.values()) < 80 and min(counts.values()) > 15
+
+
+def test_a_sample_is_scored_with_an_exact_interval_only_once_it_has_all_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # 10 mutants: 8 killed, 1 survived, 1 equivalent: 8 of 9 behaviour-changing killed.
+    codes = {f"m.x_a__mutmut_{i}": 1 for i in range(8)} | {"m.x_a__mutmut_8": 0, "m.x_a__mutmut_9": 0}
+    write_meta(tmp_path, codes)
+    (tmp_path / "equivalents.txt").write_text("m.x_a__mutmut_9  # kind\n")
+    text = mutation.score(None, tmp_path / "equivalents.txt", [Path("mainrun/config.py")], sample_size=10)
+    # scipy's exact interval for 8 of 9: 0.518 - 0.997.
+    assert text.splitlines()[-1] == ("Every module, from a random sample of 10 mutants (9 behaviour-changing): "
+                                     "88.9% killed (95% interval 51.8-99.7%).")
+    write_meta(tmp_path, codes | {"m.x_a__mutmut_0": None})
+    text = mutation.score(None, tmp_path / "equivalents.txt", [Path("mainrun/config.py")], sample_size=10)
+    assert text.splitlines()[-1] == "1 of the sample of 10 not run yet: no estimate."
+
+
+def test_the_samples_interval_covers_a_known_kill_rate_at_least_95_in_100():
+    """Simulation of known truths: populations of 5,000 mutants with known kill rates, samples of 300 drawn
+    without replacement, the interval the score reports; it must hold the truth at least 95% of the time."""
+    import random
+
+    rng = random.Random(0)
+    for rate in (0.80, 0.95, 0.99):
+        population = [index < rate * 5000 for index in range(5000)]
+        held = 0
+        for _ in range(400):
+            drawn = rng.sample(population, 300)
+            low, high = mutation.exact_interval(sum(drawn), 300)
+            held += low <= rate <= high
+        assert held / 400 >= 0.95, (rate, held)
