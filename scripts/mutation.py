@@ -276,12 +276,11 @@ def sample(files: Iterable[Path], size: int, seed: int) -> list[str]:
     return every[:size]
 
 
-def generate_mutants(files: list[Path], max_children: int) -> None:
-    """mutmut's mutants of every file, without running them (a sample is drawn from all of them)."""
+def generate_mutants(max_children: int) -> None:
+    """mutmut's mutants of every file as the sources are now, without running them: a sample is drawn
+    from all of them, and a file changed since the last run has other mutants (mutmut remakes only those)."""
     import mutmut.__main__ as mutmut_main
 
-    if all((Path("mutants") / f"{path}.meta").exists() for path in files):
-        return
     Path("mutants").mkdir(exist_ok=True)
     mutmut_main.set_mutant_under_test("mutant_generation")
     mutmut_main.copy_src_dir()
@@ -302,7 +301,7 @@ def run(since: str | None, max_children: int, only: Iterable[Path] = (), status:
     # Mutant names are the module's dotted name, then `x_` (a function) or `xǁ` (a class's method).
     names = [] if since is None and not only else [f"{module_name(path)}.x*" for path in files]
     if sample_size is not None:
-        generate_mutants(files, max_children)
+        generate_mutants(max_children)
         drawn = sample(files, sample_size, seed)
         by_name = {name: s for by_file in outcomes(files).values() for name, s in by_file.items()}
         names = [name for name in drawn if by_name[name] == (status or "not checked")]

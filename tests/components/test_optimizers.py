@@ -3,6 +3,7 @@
 The schedules are compared, step by step, with their closed forms; the recipe-specific constants
 come from the module so a deliberate change of recipe shows up here only as a change of number.
 """
+import copy
 import math
 
 import pytest
@@ -220,3 +221,35 @@ def test_muon_split_covers_every_parameter_once_whatever_the_shape(n_layer, n_he
         assert all(p.dim() == 2 for p in matrices) and model.token_emb.weight in rest
         # Every 2-D weight of the blocks, and nothing of the embedding, head or norms.
         assert len(matrices) == sum(1 for p in model.blocks.parameters() if p.dim() == 2)
+
+
+def test_a_split_recipe_resumes_both_optimizers_and_their_schedules_exactly():
+    """Muon + AdamW saved as one (a checkpoint holds both members' states): loaded into a fresh pair, the
+    next steps give the uninterrupted run's weights, bit for bit."""
+    x = torch.randint(300, (2, 8), generator=torch.Generator().manual_seed(0))
+
+    def train(model, optimizer, scheduler, steps):
+        for _ in range(steps):
+            optimizer.zero_grad()
+            model.loss(x, x).backward()
+            optimizer.step()
+            scheduler.step()
+
+    model = tiny_gpt()
+    optimizer, scheduler = build_optimizer("muon", model, 20)
+    train(model, optimizer, scheduler, 3)
+    # Deep copies: a state dict holds the live moment tensors, which a checkpoint writes to disk.
+    saved = copy.deepcopy((model.state_dict(), optimizer.state_dict(), scheduler.state_dict()))
+    rng = torch.get_rng_state()  # dropout's stream, as a checkpoint keeps it
+    train(model, optimizer, scheduler, 3)
+
+    resumed = tiny_gpt()
+    resumed.load_state_dict(saved[0])
+    optimizer2, scheduler2 = build_optimizer("muon", resumed, 20)
+    optimizer2.load_state_dict(saved[1])
+    scheduler2.load_state_dict(saved[2])
+    torch.set_rng_state(rng)
+    train(resumed, optimizer2, scheduler2, 3)
+    for (name, a), b in zip(model.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert [g["lr"] for g in optimizer2.param_groups] == [g["lr"] for g in optimizer.param_groups]

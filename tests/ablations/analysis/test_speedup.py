@@ -123,10 +123,10 @@ def test_speedup_with_max_steps_multiplies_them_and_a_budget_flag_is_refused_bef
     assert len(backend.trained) == trained
 
 
-def speedup_study(tmp_path, monkeypatch, loss, *extra, out="study", axes="opt=sgd,adamw,muon"):
+def speedup_study(tmp_path, monkeypatch, loss, *extra, out="study", axes="opt=sgd,adamw,muon", budgets="0.5,1,2,4"):
     """A speed-up study on synthetic cells; its speedup.json's speed-ups by label, and the backend."""
     backend = install(monkeypatch, loss)
-    assert run.main(["--axes", axes, "--speedup", "0.5,1,2,4", "--scale", "tiny", "--data", "embedded", "--no-plot",
+    assert run.main(["--axes", axes, "--speedup", budgets, "--scale", "tiny", "--data", "embedded", "--no-plot",
                      *extra, "--out", str(tmp_path / out)]) == 0
     report = json.loads((tmp_path / out / "speedup.json").read_text())
     return {s["label"]: s for s in report["speedups"]}, report, backend
@@ -180,3 +180,16 @@ def test_a_seed_whose_reference_finished_one_budget_gets_no_speedup(tmp_path, mo
     adamw = by_label["opt=adamw"]
     assert sorted(adamw["per_seed"]) == ["1337", "1338"], "a speed-up read off a single reference budget"
     assert adamw["text"].startswith("2.00x")
+
+
+def test_a_seed_whose_reference_finished_two_budgets_gets_its_speedup(tmp_path, monkeypatch):
+    def loss(cfg: TrainConfig) -> float:  # seed 1338's reference finished its 1x and 2x budgets only
+        if cfg.variant.opt == "sgd" and cfg.training.budget in (0.5, 4) and cfg.training.seed == 1338:
+            return math.nan
+        return budget_loss(cfg)
+
+    by_label, _, _ = speedup_study(tmp_path, monkeypatch, loss, axes="opt=sgd,adamw")
+    assert by_label["opt=adamw"]["per_seed"]["1338"]["speedup"] == pytest.approx(2.0)
+    by_label, _, _ = speedup_study(tmp_path, monkeypatch, budget_loss, axes="opt=sgd,adamw", budgets="1,2", out="two")
+    assert {k: (v["speedup"], v["kind"]) for k, v in by_label["opt=adamw"]["per_seed"].items()} == {
+        "1337": (pytest.approx(2.0), EXACT), "1338": (pytest.approx(2.0), EXACT), "1339": (pytest.approx(2.0), AT_LEAST)}
