@@ -156,3 +156,27 @@ def test_plugin_component_trains_by_name(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mainrun.train", *TINY, "--variant", "norm=scalenorm"],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 2 and "unknown norm 'scalenorm'; valid: layernorm, rmsnorm" in proc.stderr
+
+
+def test_the_splits_need_evals_per_epoch_batches_and_one_evaluation_window_no_more():
+    """At the limits exactly a run goes ahead; one token short, the error names both sizes."""
+    import dataclasses
+
+    from mainrun.config import TrainConfig
+    from mainrun.data import CorpusInfo
+    from mainrun.errors import DataError
+    from mainrun.train import check_sizes
+
+    cfg = TrainConfig.from_scale("tiny", source="embedded", block_size=4, batch_size=3, evals_per_epoch=5).resolved()
+    info = CorpusInfo(source="embedded", fingerprint="f", train_titles=1, val_titles=1, vocab_size=300, val_chars=1,
+                      train_tokens=5 * 12, val_tokens=13, val_bytes=1, tokenizer_roundtrip="exact")
+    assert check_sizes(cfg, info) == 5
+    assert check_sizes(cfg, dataclasses.replace(info, train_tokens=6 * 12 - 1, val_tokens=14)) == 5
+    with pytest.raises(DataError) as short_val:
+        check_sizes(cfg, dataclasses.replace(info, val_tokens=12))
+    assert str(short_val.value) == ("the val split has 12 tokens, fewer than one evaluation window of "
+                                    "batch_size*block_size+1 = 13")
+    with pytest.raises(DataError) as short_train:
+        check_sizes(cfg, dataclasses.replace(info, train_tokens=5 * 12 - 1))
+    assert str(short_train.value) == ("the train split gives 4 batches of 3x4 tokens per epoch, "
+                                      "fewer than --evals-per-epoch 5")

@@ -66,3 +66,78 @@ def test_titles_are_clean_single_lines():
         assert title
         assert title == title.strip()
         assert "\n" not in title
+
+
+def test_version_1_titles_never_change():
+    """The titles are part of the dataset cache key through EMBEDDED_VERSION: any change to what
+    generate_titles returns must bump the version (and this digest), or caches built before it
+    would silently be reused for different text."""
+    import hashlib
+
+    from mainrun.data.embedded import EMBEDDED_VERSION
+
+    titles = generate_titles(3000, seed=0)
+    assert titles[:4] == ["Fluxly, the fast GPU, is now open source", "Don't sell your own model",
+                          "FluxScript, the tiny but complete static site generator, is now open source",
+                          "QEMU is 5x faster than React for AI"]
+    digest = hashlib.sha256("\n".join(titles).encode()).hexdigest()
+    assert (EMBEDDED_VERSION, digest) == ("1", "2bb348f48abd3113bfba09768bf4b815295a2988521151177f68061c05c048b1")
+
+
+def test_plurals_and_third_persons_follow_english_spelling():
+    from mainrun.data.embedded import _plural, _third_person
+
+    plurals = {"app": "apps", "API": "APIs", "GPU": "GPUs", "search engine": "search engines", "B-tree": "B-trees",
+               "library": "libraries", "proxy": "proxies", "battery": "batteries", "key": "keys", "day": "days",
+               "toy": "toys", "guy": "guys", "bus": "buses", "box": "boxes", "waltz": "waltzes", "brush": "brushes",
+               "watch": "watches", "cache": "caches"}
+    assert {noun: _plural(noun) for noun in plurals} == plurals
+    third = {"deploy": "deploys", "fix": "fixes", "teach": "teaches", "simplify": "simplifies",
+             "speed up": "speeds up", "reverse-engineer": "reverse-engineers", "fuzz": "fuzzes",
+             "patch": "patches", "compress": "compresses", "sandbox": "sandboxes", "build": "builds"}
+    assert {verb: _third_person(verb) for verb in third} == third
+
+
+class Script:
+    """A `random()` that returns the given draws in order."""
+
+    def __init__(self, *draws):
+        self.draws = list(draws)
+
+    def __call__(self):
+        return self.draws.pop(0)
+
+
+def test_a_plain_title_suffix_is_a_year_pdf_video_or_nothing_by_one_draw():
+    from mainrun.data.embedded import _suffix
+
+    cases = [((0.0, 0.0), " (2024)"), ((0.049, 0.5), " (2008)"), ((0.01, 0.9999), " (1960)"),
+             ((0.05,), " [pdf]"), ((0.069,), " [pdf]"), ((0.07,), " [video]"), ((0.079,), " [video]"),
+             ((0.08,), ""), ((0.9999,), "")]
+    for draws, suffix in cases:
+        script = Script(*draws)
+        assert (draws, _suffix(script)) == (draws, suffix)
+        assert not script.draws  # a year takes a second draw, the others none
+
+
+def test_each_slot_draws_from_its_list_by_one_uniform_draw():
+    """The first entry at 0, the last near 1; percentages run from 1% to 99%."""
+    from mainrun.data.embedded import _make_samplers
+
+    samplers = _make_samplers()
+    at = {r: {slot: sample(lambda: r) for slot, sample in samplers.items()} for r in (0.0, 0.9999)}
+    assert at[0.0] == {
+        "noun": "app", "nouns": "apps", "topic": "AI", "adj": "new", "verdict": "hard", "verb": "build",
+        "verbed": "built", "verbing": "building", "verbs": "builds", "lang": "Python", "tech": "Linux",
+        "company": "Google", "product": "Nova", "role": "developers", "job": "engineers", "field": "physics",
+        "aspect": "history", "things": "bees", "behavior": "can count", "sciverb": "discover", "action": "acquires",
+        "deal": "acquires", "place": "the US", "month": "January", "recent": "2012", "num": "10", "money": "$5M",
+        "mult": "2x", "pct": "1%", "version": "1.0.0", "yc": "YC W07"}
+    assert at[0.9999] == {
+        "noun": "disassembler", "nouns": "disassemblers", "topic": "pixel art", "adj": "terminal-based",
+        "verdict": "quietly dying", "verb": "replicate", "verbed": "replicated", "verbing": "replicating",
+        "verbs": "replicates", "lang": "BASIC", "tech": "RSS", "company": "Heroku", "product": "SaffronBot",
+        "role": "lawyers", "job": "a technical writer", "field": "number theory", "aspect": "strange world",
+        "things": "moths", "behavior": "learn from each other", "sciverb": "decode", "action": "doubles down on",
+        "deal": "bids for", "place": "Chile", "month": "December", "recent": "2025", "num": "500", "money": "$18K",
+        "mult": "40x", "pct": "99%", "version": "20.24", "yc": "YC S24"}

@@ -130,3 +130,20 @@ def test_both_attention_paths_apply_mups_score_scale_off_the_base_width():
     with torch.no_grad():
         fused, reference = (models[a](tokens) for a in ("sdpa", "reference"))
     torch.testing.assert_close(reference, fused, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("pos", POSITIONS.names())
+def test_the_reference_path_scores_validation_with_the_reference_programs_own_summed_loss(pos):
+    """With attention="reference" the evaluation numerator is F.cross_entropy(logits, reduction="sum")
+    of the full logits, bit for bit the reference program's (the fused path's float64 chunked sum is
+    close to it, not bit for bit)."""
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=300, block_size=16, n_layer=1, n_head=2, d_model=32, variant=Variant(pos=pos),
+                    attention="reference")
+    model = GPT(cfg).eval()
+    tokens = torch.randint(300, (4, 17), generator=torch.Generator().manual_seed(1))
+    x, y = tokens[:, :-1], tokens[:, 1:]
+    with torch.no_grad():
+        logits = model(x)
+    reference = F.cross_entropy(logits.view(-1, 300), y.reshape(-1), reduction="sum").item()
+    assert model.loss_sum(x, y) == reference

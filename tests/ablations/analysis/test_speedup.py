@@ -193,3 +193,13 @@ def test_a_seed_whose_reference_finished_two_budgets_gets_its_speedup(tmp_path, 
     by_label, _, _ = speedup_study(tmp_path, monkeypatch, budget_loss, axes="opt=sgd,adamw", budgets="1,2", out="two")
     assert {k: (v["speedup"], v["kind"]) for k, v in by_label["opt=adamw"]["per_seed"].items()} == {
         "1337": (pytest.approx(2.0), EXACT), "1338": (pytest.approx(2.0), EXACT), "1339": (pytest.approx(2.0), AT_LEAST)}
+
+
+def test_a_seed_whose_reference_finished_no_budget_gets_no_speedup_and_the_others_theirs(tmp_path, monkeypatch):
+    def loss(cfg: TrainConfig) -> float:  # seed 1339's reference diverged at every budget
+        if cfg.variant.opt == "sgd" and cfg.training.budget is not None and cfg.training.seed == 1339:
+            return math.nan
+        return budget_loss(cfg)
+
+    by_label, _, _ = speedup_study(tmp_path, monkeypatch, loss, axes="opt=sgd,adamw")
+    assert sorted(by_label["opt=adamw"]["per_seed"]) == ["1337", "1338"]

@@ -169,11 +169,23 @@ def test_a_tuned_study_trains_the_extensions_then_measures_each_pick(tmp_path, m
     assert len(backend.trained) == 2 * 3 + 2 + 2 * 2  # the grid, two extensions, each pick on two seeds
     out = capsys.readouterr().out
     assert "extending lr where the pick is at an end: baseline -> 0.1" in out
+    assert "\ntuned lr: baseline -> 0.1; opt=adamw -> 0.001\n" in out  # the picks, before they are measured
     text = (tmp_path / "study" / "results.md").read_text()
     assert "up to 2 new value(s) per variant: baseline (0.1, 1.0)" in text and "shared default" not in text
     assert "| lr=1.0 " in text  # the tuning table has a column for every candidate tried
     trained = len(backend.trained)
     assert run.main(argv) == 0 and len(backend.trained) == trained  # the replay finds the same extensions
+
+
+def test_a_pick_left_at_an_end_is_announced_so_before_it_is_measured(tmp_path, monkeypatch, capsys):
+    from ablations import run
+    from tests.ablations.synthetic import install
+
+    install(monkeypatch, lambda cfg: 3.0 + abs(math.log10(cfg.optim.lr / (0.1 if cfg.variant.opt == "sgd" else 1e-3))))
+    assert run.main(["--axes", "opt=sgd,adamw", "--tune", "lr=1e-4,1e-3,1e-2", "--tune-extend", "0", "--seeds", "2",
+                     "--no-shared-default", "--scale", "tiny", "--data", "embedded", "--no-plot",
+                     "--out", str(tmp_path / "study")]) == 0
+    assert "\ntuned lr: baseline -> 0.01 (still at an end); opt=adamw -> 0.001\n" in capsys.readouterr().out
 
 
 def test_tune_options_without_tune_are_refused():
