@@ -88,12 +88,21 @@ def final_section(summary: SweepSummary) -> list[str]:
 
 
 def chosen_section(summary: SweepSummary) -> list[str]:
+    """The flags that train the chosen configuration: every chosen setting, --lr-scaling with it (a
+    chosen lr is the value before scaling), and the sweep's whole variant with the chosen members."""
     chosen = summary.record["chosen"]
-    flags = " ".join(f"--{axis_label(a)} {level_text(v)}" for a, v in chosen.items()
-                     if a not in FAMILIES and "." not in a and a != "lr_scaling")
-    variant = ",".join(f"{a}={level_text(v)}" for a, v in chosen.items() if a in FAMILIES or "." in a)
-    return ["## Chosen configuration", "", f"`{flags}`" + (f" with `--variant {variant}`" if variant else ""), "",
+    flags = [f"--{axis_label(a)} {level_text(v)}" for a, v in chosen.items() if a not in FAMILIES and "." not in a]
+    members = {a: v for a, v in chosen.items() if a in FAMILIES or "." in a}
+    flags.append(f"--variant {chosen_variant(summary.record.get('variant', ''), members)}")
+    return ["## Chosen configuration", "", f"`{' '.join(flags)}`", "",
             "```json", json.dumps(chosen, indent=1), "```", ""]
+
+
+def chosen_variant(variant: str, members: dict[str, Any]) -> str:
+    """The sweep's variant (`norm=layernorm,...,opt=adamw`) with the chosen members and member settings."""
+    parts = dict(part.split("=", 1) for part in variant.split(",") if "=" in part)
+    parts.update({axis: level_text(value) for axis, value in members.items()})
+    return ",".join(f"{axis}={value}" for axis, value in parts.items()) or "baseline"
 
 
 def sweep_md(summary: SweepSummary, plots: dict[int, str]) -> str:
