@@ -207,3 +207,19 @@ def test_a_ladder_too_short_to_backtest_says_so_beside_every_verdict(tmp_path, m
     report = json.loads((out / "ladder.json").read_text())
     assert report["predictor"]["why"].startswith("too few rungs to backtest")
     assert all(f["verdict"].endswith("(not backtested: too few rungs)") for f in report["findings"])
+
+
+def test_each_rung_records_the_ladders_command_and_a_plotted_ladder_draws_and_links_its_plot(tmp_path, monkeypatch,
+                                                                                              capsys):
+    pytest.importorskip("matplotlib")
+    install(monkeypatch, scale_dependent_loss)
+    out = tmp_path / "lad"
+    argv = ["--rungs", "d_model=16,32,64", "--axes", "opt=sgd,adamw", "--scale", "tiny", "--data", "embedded",
+            "--out", str(out), "--target-flops", "1e12"]
+    assert ladder.main(argv) == 0
+    for index, rung in enumerate(json.loads((out / "ladder.json").read_text())["rungs"], 1):
+        command = json.loads((out / rung["folder"] / "run.json").read_text())["command"]
+        assert command.startswith("python -m ablations.ladder --rungs d_model=16,32,64 ")
+        assert command.endswith(f"  # rung {index}")
+    assert (out / "ladder.png").stat().st_size > 0 and "ladder.png" in (out / "ladder.md").read_text()
+    assert f"Full report: {out / 'ladder.md'} (and ladder.json, ladder.png)" in capsys.readouterr().out
