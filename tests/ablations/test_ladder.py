@@ -223,3 +223,9 @@ def test_each_rung_records_the_ladders_command_and_a_plotted_ladder_draws_and_li
         assert command.endswith(f"  # rung {index}")
     assert (out / "ladder.png").stat().st_size > 0 and "ladder.png" in (out / "ladder.md").read_text()
     assert f"Full report: {out / 'ladder.md'} (and ladder.json, ladder.png)" in capsys.readouterr().out
+
+
+def test_a_prediction_equal_to_the_largest_rung_holds_even_when_neither_has_any_width():
+    """Equal values are never apart, however narrow both intervals are (zero-width: identical seeds)."""
+    f = Finding("x", [measured(-0.1, half=0.0)], {BASELINE: Prediction(-0.1, -0.1, -0.1, 0.001)}, BASELINE, 0.001, "")
+    assert verdict(f, measured(-0.1, half=0.0), tainted=False, margin=0.003) == "holds"

@@ -66,3 +66,18 @@ def test_a_finding_known_by_its_interval_alone_reads_its_standard_error_from_t()
 
     three = measured(Estimate(-0.02, 0.05, 3))
     assert (three.value, three.df) == (-0.02, 2) and three.se == pytest.approx(0.05 / stats.t.ppf(0.975, 2))
+
+
+def test_a_rung_that_is_a_sweep_reads_its_final_comparison_as_its_one_finding():
+    from ablations.analysis.effects import t_critical_975
+    from ablations.analysis.scaling import read_rung
+    from tests.ablations.writers.test_sweep import RECORD, summary_of
+
+    planned = {"settings": {"d_model": 16}, "folder": "rung1"}
+    rung = read_rung(1, planned, summary_of())  # chosen - start: -0.15 +- 0.04 on 2 held-out seeds
+    assert (rung.index, rung.settings, rung.folder, rung.compute) == (1, {"d_model": 16}, "rung1", None)
+    (name, found), = rung.findings.items()
+    assert name == "sweep: chosen vs start"
+    assert (found.value, found.df) == (-0.15, 1) and found.se == pytest.approx(0.04 / t_critical_975(1))
+    assert read_rung(1, planned, summary_of(final=None)).findings == {}  # not compared yet: nothing to read
+    assert RECORD["final"]["delta"]["seeds"] == 2

@@ -41,3 +41,32 @@ def test_one_cell_left_on_two_cores_runs_as_one_worker_of_two_threads(tmp_path, 
     assert backend.trained[-1].key == lost.key and backend.trained[-1].context.threads == 2
     run = json.loads((out / "run.json").read_text())
     assert (run["workers"], run["threads"]) == (1, 2)
+
+
+def test_each_cells_tensorboard_folder_is_named_by_its_cell(tmp_path, monkeypatch):
+    from ablations.execution.cells import cell_key
+
+    backend = install(monkeypatch, lambda cfg: 3.0)
+    out = tmp_path / "out"
+    run_study(Study.from_options(axes=["opt=sgd,adamw"], scale="tiny", seeds=1, data="embedded", out=str(out),
+                                 plot=False, tensorboard=True))
+    assert sorted(c.context.tensorboard_dir for c in backend.trained) == sorted(
+        str(out / "tensorboard" / cell_key(c.point, c.seed)) for c in backend.trained)
+    assert len({c.context.tensorboard_dir for c in backend.trained}) == 2
+
+
+def test_submitit_with_sbatch_on_the_path_places_cells_as_slurm_jobs(monkeypatch):
+    import dataclasses
+    import shutil
+
+    from ablations.execution.engine import placement
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    execution = Study.from_options(axes=["opt=sgd,adamw"], scale="tiny", data="embedded", backend="submitit").execution
+    found = placement(dataclasses.replace(execution, gpus_per_job=1))
+    assert (found.backend, found.cluster, found.device, found.gpus, found.cells_get_gpu) == (
+        "submitit (slurm)", "slurm", "slurm jobs with 1 GPU(s) each", 1, True)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    found = placement(dataclasses.replace(execution, gpus_per_job=0))
+    assert (found.backend, found.cluster, found.device, found.cells_get_gpu) == (
+        "submitit (local jobs: no sbatch here)", "local", "cpu", False)
