@@ -70,3 +70,35 @@ def test_submitit_with_sbatch_on_the_path_places_cells_as_slurm_jobs(monkeypatch
     found = placement(dataclasses.replace(execution, gpus_per_job=0))
     assert (found.backend, found.cluster, found.device, found.cells_get_gpu) == (
         "submitit (local jobs: no sbatch here)", "local", "cpu", False)
+
+
+def test_a_folder_written_before_a_setting_existed_resumes_and_run_json_says_it_was_migrated(tmp_path, monkeypatch):
+    import re
+
+    backend = install(monkeypatch, lambda cfg: 3.0)
+    out = tmp_path / "out"
+    study = Study.from_options(axes=["opt=sgd,adamw"], scale="tiny", seeds=1, data="embedded", out=str(out), plot=False)
+    run_study(study)
+    run = json.loads((out / "run.json").read_text())
+    new_hash = run["config_hash"]
+    # As an older version wrote it: no lr_scaling setting, and the hash of that config.
+    run["config"] = {k: v for k, v in run["config"].items() if not k.endswith("lr_scaling")}
+    run["config_hash"] = "0ldha5h0"
+    (out / "run.json").write_text(json.dumps(run))
+    trained = len(backend.trained)
+    run_study(study)
+    assert len(backend.trained) == trained, "the migrated folder's finished cells trained again"
+    after = json.loads((out / "run.json").read_text())
+    assert after["config_hash"] == new_hash and set(after["migrated"]) == {"config_hash", "at"}
+    assert after["migrated"]["config_hash"] == "0ldha5h0"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", after["migrated"]["at"])
+
+
+def test_a_cells_record_names_the_lr_it_peaked_at_and_the_scaling_that_made_it():
+    from ablations.execution.cells import settings_fields
+    from mainrun.config import TrainConfig
+
+    cfg = TrainConfig().with_values(lr_scaling="linear", batch_size=TrainConfig().training.batch_size * 2).resolved()
+    fields = settings_fields(cfg)
+    assert fields["lr_scaling"] == "linear" and fields["lr"] == cfg.peak_lr
+    assert cfg.peak_lr == 2 * settings_fields(TrainConfig().resolved())["lr"]
