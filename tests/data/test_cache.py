@@ -56,3 +56,17 @@ def test_interrupted_write_is_rebuilt(titles_file, tmp_path):
     rebuilt = prepare(titles_file, tmp_path / "cache")
     assert rebuilt.train_ids.equal(corpus.train_ids)
     assert json.loads((entry / "meta.json").read_text())["info"]["train_titles"] == 450
+
+
+def test_a_damaged_entry_is_rebuilt_once_with_one_warning_on_stderr(titles_file, tmp_path, capsys):
+    """stdout is the run's own output (its records, piped by scripts); a cache repair is a warning."""
+    corpus = prepare(titles_file, tmp_path / "cache")
+    entry = corpus.tokenizer_path.parent
+    (entry / "ids.pt").write_bytes(b"damaged")  # meta.json still there: the entry looks complete
+    capsys.readouterr()
+    rebuilt = prepare(titles_file, tmp_path / "cache")
+    assert rebuilt.train_ids.equal(corpus.train_ids)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"warning: tokenizer cache entry {entry} cannot be read (")
+    assert err.endswith("); rebuilding it\n") and err.count("\n") == 1

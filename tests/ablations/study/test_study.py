@@ -172,3 +172,24 @@ def test_without_scale_a_study_whose_cells_get_no_gpu_uses_the_cpu_preset(monkey
     # Cells that do get one (a job's GPU) train the reference scale.
     gpu_jobs = Study.from_options(axes=["opt=sgd,adamw"], data="embedded", backend="submitit-local", gpus_per_job=1)
     assert gpu_jobs.base.scale == "mainrun"
+
+
+def test_report_and_execution_options_refuse_bad_values_in_one_exact_line():
+    from ablations.study.study import Execution, ReportOptions
+
+    with pytest.raises(ConfigError) as error:
+        ReportOptions(metric="loss")
+    assert str(error.value) == "unknown metric 'loss'; valid: auto, val_loss, val_loss_full, val_bpb"
+    with pytest.raises(ConfigError) as error:
+        Execution(gpus_per_job=2)
+    assert str(error.value) == ("--gpus-per-job 2: a cell trains on one device, so all but one GPU of each job would "
+                                "sit idle; use --gpus-per-job 1 (and --workers for more jobs at once)")
+
+
+def test_a_member_setting_axis_reads_its_values_as_the_type_of_the_settings_default():
+    from ablations.study.axes import parse_values
+
+    eps = parse_values("norm.eps", ["1e-5", "1e-6"])
+    assert eps == [1e-5, 1e-6] and all(type(v) is float for v in eps)
+    with pytest.raises(ConfigError, match="norm.eps"):
+        parse_values("norm.eps", ["small"])
