@@ -263,9 +263,14 @@ def outcomes(files: Iterable[Path]) -> dict[Path, dict[str, str]]:
     return found
 
 
-def mutants_with(status: str, files: Iterable[Path]) -> list[str]:
-    """The mutants of these files whose last run ended so ("survived", "not checked")."""
-    return [name for by_name in outcomes(files).values() for name in sorted(n for n, s in by_name.items() if s == status)]
+# What `--survivors` runs again after new tests: the survivors, and the mutants no test reached (a new test may).
+NOT_KILLED = ("survived", "no tests")
+
+
+def mutants_with(status: str | tuple[str, ...], files: Iterable[Path]) -> list[str]:
+    """The mutants of these files whose last run ended so ("not checked", or NOT_KILLED)."""
+    wanted = (status,) if isinstance(status, str) else status
+    return [name for by_name in outcomes(files).values() for name in sorted(n for n, s in by_name.items() if s in wanted)]
 
 
 def sample(files: Iterable[Path], size: int, seed: int) -> list[str]:
@@ -304,14 +309,15 @@ def run(since: str | None, max_children: int, only: Iterable[Path] = (), status:
         generate_mutants(max_children)
         drawn = sample(files, sample_size, seed)
         by_name = {name: s for by_file in outcomes(files).values() for name, s in by_file.items()}
-        names = [name for name in drawn if by_name[name] == (status or "not checked")]
+        wanted = status or "not checked"
+        names = [name for name in drawn if by_name[name] in ((wanted,) if isinstance(wanted, str) else wanted)]
         if not names:
             print(f"every mutant of the sample of {sample_size} has run: nothing to run")
             return
     elif status is not None:
         names = mutants_with(status, files)
         if not names:
-            print(f"no mutant is {status}: nothing to run")
+            print(f"no mutant is {' or '.join(NOT_KILLED) if status == NOT_KILLED else status}: nothing to run")
             return
     mutmut_main._run(names, max_children)
 
@@ -390,8 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--seed", type=int, default=0, help="the shuffle's seed (with --sample)")
     commands.choices["run"].add_argument("--max-children", type=int, default=2)
     only = commands.choices["run"].add_mutually_exclusive_group()
-    only.add_argument("--survivors", dest="status", action="store_const", const="survived",
-                      help="run again only the mutants that survived their last run (after adding tests)")
+    only.add_argument("--survivors", dest="status", action="store_const", const=NOT_KILLED,
+                      help="run again only the mutants that survived their last run or that no test reached (after adding tests)")
     only.add_argument("--unchecked", dest="status", action="store_const", const="not checked",
                       help="run only the mutants not yet run (a stopped run goes on where it stopped)")
     commands.choices["score"].add_argument("--equivalents", type=Path, default=Path("docs/mutation-equivalents.txt"))

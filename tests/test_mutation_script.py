@@ -144,6 +144,10 @@ def test_survivors_are_read_from_the_last_run(tmp_path, monkeypatch):
     files = [Path("mainrun/config.py"), Path("mainrun/model.py")]
     assert mutation.mutants_with("survived", files) == ["mainrun.config.x_a__mutmut_1", "mainrun.config.x_a__mutmut_2"]
     assert mutation.mutants_with("not checked", files) == ["mainrun.config.x_c__mutmut_1"]
+    # --survivors runs the survivors again and those no test reached (exit code 33): a new test may reach them.
+    meta.write_text(json_module.dumps({"exit_code_by_key": {"mainrun.config.x_a__mutmut_1": 0, "mainrun.config.x_d__mutmut_1": 33,
+                                                            "mainrun.config.x_b__mutmut_1": 1}}))
+    assert mutation.mutants_with(mutation.NOT_KILLED, files) == ["mainrun.config.x_a__mutmut_1", "mainrun.config.x_d__mutmut_1"]
 
 
 def test_the_score_counts_equivalents_apart_and_leaves_unrun_mutants_out_of_the_share(tmp_path, monkeypatch):
