@@ -71,7 +71,7 @@ def test_a_finding_known_by_its_interval_alone_reads_its_standard_error_from_t()
 def test_a_rung_that_is_a_sweep_reads_its_final_comparison_as_its_one_finding():
     from ablations.analysis.effects import t_critical_975
     from ablations.analysis.scaling import read_rung
-    from tests.ablations.writers.test_sweep import RECORD, summary_of
+    from tests.ablations.writers.test_sweep_md import RECORD, summary_of
 
     planned = {"settings": {"d_model": 16}, "folder": "rung1"}
     rung = read_rung(1, planned, summary_of())  # chosen - start: -0.15 +- 0.04 on 2 held-out seeds
