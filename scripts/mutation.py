@@ -281,6 +281,17 @@ def sample(files: Iterable[Path], size: int, seed: int) -> list[str]:
     return every[:size]
 
 
+def prune_stale_copies(project: Path, copy: Path, folders: Iterable[str] = ("tests", "benchmarks")) -> list[Path]:
+    """Delete the copies of test files since removed or renamed: mutmut copies the tests into mutants/ on
+    every run but never deletes one, and a stale copy can break collection (two test modules of one
+    name) or run a test that no longer exists. The deleted copies."""
+    stale = [path for folder in folders if (copy / folder).is_dir() for path in sorted((copy / folder).rglob("*.py"))
+             if not (project / path.relative_to(copy)).exists()]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 def generate_mutants(max_children: int) -> None:
     """mutmut's mutants of every file as the sources are now, without running them: a sample is drawn
     from all of them, and a file changed since the last run has other mutants (mutmut remakes only those)."""
@@ -299,6 +310,8 @@ def run(since: str | None, max_children: int, only: Iterable[Path] = (), status:
     import mutmut.__main__ as mutmut_main
 
     patch_mutmut()
+    for path in prune_stale_copies(Path("."), Path("mutants")):
+        print(f"removed {path}: its test file is gone")
     files = mutated_files(since, only)
     if since is not None and not files:
         print(f"no module changed since {since}: nothing to mutate")

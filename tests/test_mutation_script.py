@@ -223,3 +223,19 @@ def test_the_samples_interval_covers_a_known_kill_rate_at_least_95_in_100():
             low, high = mutation.exact_interval(sum(drawn), 300)
             held += low <= rate <= high
         assert held / 400 >= 0.95, (rate, held)
+
+
+def test_copies_of_removed_test_files_are_pruned_and_the_others_kept(tmp_path):
+    project, copy = tmp_path / "project", tmp_path / "project" / "mutants"
+    for path in ("tests/a/test_x.py", "tests/test_y.py", "benchmarks/test_b.py"):
+        for root in (project, copy):
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text("")
+    (copy / "tests" / "a" / "test_renamed.py").write_text("")
+    (copy / "benchmarks" / "test_gone.py").write_text("")
+    (copy / "ablations").mkdir()
+    (copy / "ablations" / "mutated.py").write_text("")  # not a test: mutmut's own, left alone
+    stale = mutation.prune_stale_copies(project, copy)
+    assert sorted(stale) == sorted([copy / "tests" / "a" / "test_renamed.py", copy / "benchmarks" / "test_gone.py"])
+    assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*.py")) == [
+        "ablations/mutated.py", "benchmarks/test_b.py", "tests/a/test_x.py", "tests/test_y.py"]
