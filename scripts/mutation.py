@@ -241,6 +241,29 @@ def mutated_files(since: str | None, only: Iterable[Path] = ()) -> list[Path]:
     return [path for path in every if path in changed]
 
 
+def function_sources(source: str) -> dict[str, str]:
+    """Each function mutmut mutates (a module's functions, its classes' methods) by its mangled name
+    (`x_name`, `xǁClassǁname`), as a dump of its syntax tree: a change of layout or comment is no change."""
+    import ast
+
+    found = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found[f"x_{node.name}"] = ast.dump(node)
+        elif isinstance(node, ast.ClassDef):
+            found.update({f"xǁ{node.name}ǁ{item.name}": ast.dump(item) for item in node.body
+                          if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))})
+    return found
+
+
+def changed_functions(path: Path, since: str) -> list[str]:
+    """The mangled names of the functions of `path` added or changed since the git ref (the file as it
+    is now, committed or not)."""
+    before = subprocess.run(["git", "show", f"{since}:{path.as_posix()}"], capture_output=True, text=True)
+    old = function_sources(before.stdout) if before.returncode == 0 else {}
+    return [name for name, dump in function_sources(path.read_text()).items() if old.get(name) != dump]
+
+
 def module_name(path: Path) -> str:
     """A file's dotted name as mutmut names its mutants (`ablations.writers.pdf`, `scripts.migrate_bpb`)."""
     parts = list(path.with_suffix("").parts)
@@ -306,7 +329,7 @@ def generate_mutants(max_children: int) -> None:
 
 
 def run(since: str | None, max_children: int, only: Iterable[Path] = (), status: str | None = None,
-        sample_size: int | None = None, seed: int = 0) -> None:
+        sample_size: int | None = None, seed: int = 0, functions: bool = False) -> None:
     import mutmut.__main__ as mutmut_main
 
     patch_mutmut()
@@ -318,6 +341,11 @@ def run(since: str | None, max_children: int, only: Iterable[Path] = (), status:
         return
     # Mutant names are the module's dotted name, then `x_` (a function) or `xǁ` (a class's method).
     names = [] if since is None and not only else [f"{module_name(path)}.x*" for path in files]
+    if functions and since is not None:  # only the functions changed since the ref, not their whole files
+        names = [f"{module_name(path)}.{name}__mutmut_*" for path in files for name in changed_functions(path, since)]
+        if not names:
+            print(f"no function changed since {since}: nothing to mutate")
+            return
     if sample_size is not None:
         generate_mutants(max_children)
         drawn = sample(files, sample_size, seed)
@@ -408,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
                              "of every mutant of these modules: a simple random sample, scored with an exact interval")
         command.add_argument("--seed", type=int, default=0, help="the shuffle's seed (with --sample)")
     commands.choices["run"].add_argument("--max-children", type=int, default=2)
+    commands.choices["run"].add_argument("--functions", action="store_true",
+                                         help="with --since: only the functions changed since the ref, not their whole files")
     only = commands.choices["run"].add_mutually_exclusive_group()
     only.add_argument("--survivors", dest="status", action="store_const", const=NOT_KILLED,
                       help="run again only the mutants that survived their last run or that no test reached (after adding tests)")
@@ -416,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.choices["score"].add_argument("--equivalents", type=Path, default=Path("docs/mutation-equivalents.txt"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.since, args.max_children, args.files, args.status, args.sample, args.seed)
+        run(args.since, args.max_children, args.files, args.status, args.sample, args.seed, args.functions)
     else:
         print(score(args.since, args.equivalents, args.files, args.sample, args.seed), end="")
     return 0

@@ -239,3 +239,23 @@ def test_copies_of_removed_test_files_are_pruned_and_the_others_kept(tmp_path):
     assert sorted(stale) == sorted([copy / "tests" / "a" / "test_renamed.py", copy / "benchmarks" / "test_gone.py"])
     assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*.py")) == [
         "ablations/mutated.py", "benchmarks/test_b.py", "tests/a/test_x.py", "tests/test_y.py"]
+
+
+def test_the_changed_functions_are_those_added_or_edited_since_the_ref_not_moved_or_recommented(tmp_path, monkeypatch):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    module = tmp_path / "m.py"
+    module.write_text("def kept(x):\n    return x\n\n\ndef edited(x):\n    return x + 1\n\n\n"
+                      "class C:\n    def method(self):\n        return 1\n\n    def other(self):\n        return 2\n")
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start", "--allow-empty")
+    git("add", "m.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "m")
+    module.write_text("def edited(x):\n    return x + 2\n\n\ndef kept(x):  # moved, recommented\n    return x\n\n\n"
+                      "class C:\n    def method(self):\n        return 1\n\n    def other(self):\n        return 3\n\n"
+                      "def added():\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    assert mutation.changed_functions(Path("m.py"), "HEAD") == ["x_edited", "xǁCǁother", "x_added"]
+    assert mutation.changed_functions(Path("m.py"), "HEAD~1") == ["x_edited", "x_kept", "xǁCǁmethod", "xǁCǁother",
+                                                                   "x_added"]  # the file did not exist: all of it
