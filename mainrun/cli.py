@@ -17,6 +17,12 @@ from .errors import ConfigError, MainrunError
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
+    """Errors in one line, exit 2; and no abbreviated flags: `--seed 42` would otherwise be read as
+    `--seeds 42` (42 seeds) and slip past the refusal that names the difference."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
 

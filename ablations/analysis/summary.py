@@ -147,12 +147,13 @@ class Summary:
 
     @property
     def failures(self) -> list[tuple[str, str]]:
-        return [(cell_key(record_point(r), r["seed"]), str(r["error"]).splitlines()[0])
-                for row in self.rows for r in row.records if r["status"] == "failed"]
+        """Every failed cell of the folder, a tuning cell's too (a cell tuned and measured is listed once)."""
+        return list(dict.fromkeys((cell_key(record_point(r), r["seed"]), str(r["error"]).splitlines()[0])
+                                  for r in self.records if r["status"] == "failed"))
 
     @property
     def code_hashes(self) -> list[str]:
-        return sorted({r.get("code") or "unrecorded" for row in self.rows for r in row.records})
+        return sorted({r.get("code") or "unrecorded" for r in self.records})
 
     def verdict(self, effect: Effect) -> str:
         return verdict(effect.estimate, self.options.margin)

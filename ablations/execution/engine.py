@@ -306,7 +306,7 @@ def same_experiment(previous: dict[str, Any], folder: Folder) -> bool:
     """Whether a folder's recorded config, read with today's defaults, hashes to this folder's experiment."""
     try:
         recorded = TrainConfig.from_flat(previous["config"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):  # no config, or one of another shape than today's
         return False
     return config_hash(recorded, previous.get("fingerprint", ""), folder.swept) == folder.digest
 

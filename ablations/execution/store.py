@@ -79,6 +79,10 @@ def to_json(value: Any) -> str:
     return json.dumps(clean(value), indent=1, allow_nan=False) + "\n"
 
 
+# What every reader of run.json relies on (the engine's resume check, every report): checked before it is read.
+RUN_FIELDS = {"config_hash": str, "variants": list, "seeds": list}
+
+
 class ResultsDir:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -124,6 +128,10 @@ class ResultsDir:
         except (ValueError, OSError) as exc:
             raise MainrunError(f"{self.run_file} cannot be read ({type(exc).__name__}); it describes the whole "
                                "folder, so nothing can be trusted to resume here: pass another --out") from None
+        for field, kind in RUN_FIELDS.items():
+            if not isinstance(run, dict) or not isinstance(run.get(field), kind):
+                raise MainrunError(f"{self.run_file} is not a results folder's description (its {field} is missing or "
+                                   "not what a run writes); nothing can be trusted to resume here: pass another --out")
         return run
 
     def write_run(self, run: dict[str, Any]) -> None:

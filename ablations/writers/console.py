@@ -3,6 +3,8 @@ by how much, and whether it is beyond noise; the best variant against the refere
 full report is."""
 from __future__ import annotations
 
+import re
+
 from ..study.axes import axis_label, level_text
 from ..analysis.effects import ordered, verdict
 from ..study.grid import swap_label
@@ -14,9 +16,15 @@ from .text import count, estimate_text
 SHOWN = 5
 
 
+def first_sentence(text: str) -> str:
+    """Up to the first full stop that ends a sentence (one a space or the end follows), not one inside a
+    number ("80.0%")."""
+    return re.split(r"\.(?=\s|$)", text, maxsplit=1)[0]
+
+
 def console_summary(summary: Summary, written: str) -> str:
     lines = [f"{summary.run['grid']}: {count(len(summary.rows), 'variant')} x {count(len(summary.seeds), 'seed')}, "
-             f"{METRICS[summary.metric]}" + (f" ({summary.metric_note.split('.')[0].lower()})" if summary.metric_note
+             f"{METRICS[summary.metric]}" + (f" ({first_sentence(summary.metric_note).lower()})" if summary.metric_note
                                              else "")]
     lines += effects_lines(summary) or deltas_lines(summary)
     lines += tuning_lines(summary)

@@ -210,7 +210,8 @@ def failures_and_plots(summary: Summary, plots: list[tuple[str, str]], plot_note
 def tuning_sections(summary: Summary, tuning: Tuning) -> list[str]:
     tune, label = tuning.tune, tuning.tune.axis_label
     return [
-        f"## Tuning: {label} per variant, on seeds {', '.join(map(str, tune.tune_seeds))}",
+        f"## Tuning: {label} per variant, on seed{'s' if len(tune.tune_seeds) > 1 else ''} "
+        f"{', '.join(map(str, tune.tune_seeds))}",
         "",
         f"Mean {METRICS[tuning.metric]} over the tuning seeds at each candidate; each variant takes the lowest. These "
         "seeds are used for nothing else: the tables below measure on the other seeds "

@@ -12,10 +12,11 @@ from .markdown import family_columns, setting_columns
 
 def results_csv(summary: Summary) -> str:
     """One line per point. `baseline` marks the row the deltas are measured from (the grid's reference
-    point when the baseline is not in it); setting columns are named like the config's settings."""
-    rows = summary.rows
+    point when the baseline is not in it); setting columns are named like the config's settings; the
+    mean and sd are named by the metric they and the deltas are of (`val_loss_full_mean` when it switched)."""
+    rows, metric = summary.rows, summary.metric
     families, settings = family_columns(rows), setting_columns(rows)
-    fields = ["baseline", *families, *settings, "params", "val_loss_mean", "val_loss_sd", "seeds_ok",
+    fields = ["baseline", *families, *settings, "params", f"{metric}_mean", f"{metric}_sd", "seeds_ok",
               "delta_vs_baseline", "delta_ci95_half_width", "val_loss_per_token", "val_coverage", "tokens_per_s",
               "wall_s", *(s.replace(" ", "_") for s in STATUSES)]
     buffer = io.StringIO()
@@ -26,7 +27,7 @@ def results_csv(summary: Summary) -> str:
         writer.writerow({
             "baseline": row.is_reference, **{f: getattr(row.variant, f) for f in families},
             **{s: row.point.level(s) for s in settings}, "params": row.params,
-            "val_loss_mean": row.mean("val_loss"), "val_loss_sd": row.loss_sd, "seeds_ok": len(row.ok),
+            f"{metric}_mean": row.mean(metric), f"{metric}_sd": row.loss_sd, "seeds_ok": len(row.ok),
             "delta_vs_baseline": row.delta.value if row.delta else None,
             "delta_ci95_half_width": row.delta.half_width if row.delta else None,
             "val_loss_per_token": row.mean("val_loss_per_token"), "val_coverage": row.mean("val_coverage"),

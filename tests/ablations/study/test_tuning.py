@@ -186,6 +186,8 @@ def test_a_pick_left_at_an_end_is_announced_so_before_it_is_measured(tmp_path, m
                      "--no-shared-default", "--scale", "tiny", "--data", "embedded", "--no-plot",
                      "--out", str(tmp_path / "study")]) == 0
     assert "\ntuned lr: baseline -> 0.01 (still at an end); opt=adamw -> 0.001\n" in capsys.readouterr().out
+    text = (tmp_path / "study" / "results.md").read_text()
+    assert "\n## Tuning: lr per variant, on seed 1337\n" in text  # one seed, named so
 
 
 def test_tune_options_without_tune_are_refused():
