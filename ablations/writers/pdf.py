@@ -183,11 +183,15 @@ def sentences(summary: Summary) -> list[str]:
     beyond = [e for e in effects if summary.verdict(e) == "beyond noise"]
     if beyond:
         out.append("Beyond noise (Holm-adjusted p < 0.05): " + "; ".join(
-            f"{e.name} {estimate_text(e.estimate)}" for e in beyond[:4]) + ("; ..." if len(beyond) > 4 else "") + ".")
+            f"{e.name} {estimate_text(e.estimate)}" for e in beyond[:4])
+            + (f"; and {len(beyond) - 4} more (the table lists them)" if len(beyond) > 4 else "") + ".")
     elif effects:
         out.append(f"No effect is beyond noise; the table resolves about ±{summary.resolution.half_width:.2g}."
                    if summary.resolution and summary.resolution.half_width else
-                   "No effect can be told from noise: one seed gives no interval (run --seeds 3 or more).")
+                   ("No effect can be told from noise: one seed gives no interval (run --seeds 3 or more)."
+                    if len(summary.seeds) < 2 else
+                    "No effect can be told from noise: only one seed has every cell the effects need, and one seed "
+                    "gives no interval (the table's status column shows the cells that failed or are missing)."))
     return out
 
 
@@ -319,7 +323,8 @@ def results_table(pdf: PdfPages, summary: Summary) -> None:
     body, shades, bold = [], {}, set()
     for i, row in enumerate(summary.rows):
         coverage = row.mean("val_coverage")
-        body.append([row.label + (f" ({summary.reference_label})" if row.is_reference else ""),
+        body.append([row.label + (f" ({summary.reference_label})" if row.is_reference and row.label != summary.reference_label
+                                  else ""),
                      number(row.params, ","), loss_text(row), estimate_text(row.delta),
                      "" if coverage is None else f"{100 * coverage:.1f}%", number(row.mean("tokens_per_s"), ",.0f"),
                      status_text(row.status_counts), *([row.note] if tuning else [])])
@@ -431,7 +436,7 @@ def configuration(summary: Summary) -> list[str]:
             config[name] = used_values(summary, name) or "the optimizer recipe's own"
     lines = [*command, f"data: {data_text(run, root)}",
              f"backend: {run['backend']}, {run['workers']} workers x {run['threads']} threads, device {run['device']}",
-             f"torch {run.get('torch')}, code {json.dumps(run.get('code', 'unrecorded'))}",
+             f"torch {run.get('torch', 'unrecorded')}, code {json.dumps(run.get('code', 'unrecorded'))}",
              *([f"code changed {count(len(run['code_changes']), 'time')} while the folder filled "
                 f"(--allow-code-change): "
                 + "; ".join(f"{c['from']} -> {c['to']} at {c['at']}" for c in run["code_changes"])]
@@ -456,7 +461,8 @@ def samples_lines(summary: Summary) -> tuple[list[str], str]:
     lines = [line for label, titles in kept.items() for line in (f"{label}:", *(f"  {t}" for t in titles), "")]
     roles = {row.label: role for role, row in (("the reference", summary.reference), ("the best", summary.best))
              if row is not None}
-    missing = [f"{roles[label]} ({label})" if label in roles else label
+    # "the reference (reference)" says it twice: a row labelled by its role is named once.
+    missing = [(roles[label] if label in roles[label] else f"{roles[label]} ({label})") if label in roles else label
                for label, titles in summary.samples.items() if not titles]
     return lines, ("Samples: no best.pt was kept for " + " or ".join(missing) + "." if missing else "")
 

@@ -110,7 +110,8 @@ def test_failed_and_missing_cells_are_not_counted_ok(folders):
         "finished ok, ranked by val loss.",
         "Best: pos=rope, opt=muon at 2.1700, -0.3433 ± 0.0287 against the reference (2.5133; 95% interval over "
         "3 seeds).",
-        "No effect can be told from noise: one seed gives no interval (run --seeds 3 or more)."]
+        "No effect can be told from noise: only one seed has every cell the effects need, and one seed gives no "
+        "interval (the table's status column shows the cells that failed or are missing)."]  # not "run --seeds 3"
 
 
 def test_one_seed_says_there_is_no_interval(folders):
@@ -169,7 +170,7 @@ def test_at_most_four_effects_beyond_noise_are_named_the_largest_first_and_more_
                        effect("c", 0.3, 0.001), effect("d", -0.05, 0.02), effect("e", 0.04, 0.9)]
     # The elision and the sentence's full stop run together into four dots (as the code stands).
     assert pdf.sentences(summary)[2] == ("Beyond noise (Holm-adjusted p < 0.05): c +0.3000 ± 0.0100; "
-                                         "b -0.2000 ± 0.0100; a +0.1000 ± 0.0100; d -0.0500 ± 0.0100; ....")
+                                         "b -0.2000 ± 0.0100; a +0.1000 ± 0.0100; d -0.0500 ± 0.0100; and 1 more (the table lists them).")
     summary.effects = summary.effects[:3]
     assert pdf.sentences(summary)[2] == ("Beyond noise (Holm-adjusted p < 0.05): b -0.2000 ± 0.0100; "
                                          "a +0.1000 ± 0.0100; x -0.5000 ± 0.0100.")
@@ -180,9 +181,10 @@ def test_when_nothing_is_beyond_noise_the_page_says_how_small_an_effect_the_tabl
     summary.effects = [effect("a", 0.1, 0.2), effect("b", 0.002, 0.01, half_width=0.0005)]
     summary.resolution = Resolution(0.01234, 3)
     assert pdf.sentences(summary)[2] == "No effect is beyond noise; the table resolves about ±0.012."
-    summary.resolution = Resolution(None, 1)
-    assert pdf.sentences(summary)[2] == ("No effect can be told from noise: one seed gives no interval "
-                                         "(run --seeds 3 or more).")
+    summary.resolution = Resolution(None, 1)  # three seeds ran: failed or missing cells left one complete
+    assert pdf.sentences(summary)[2] == ("No effect can be told from noise: only one seed has every cell the effects "
+                                         "need, and one seed gives no interval (the table's status column shows the "
+                                         "cells that failed or are missing).")
     summary.effects = []
     assert len(pdf.sentences(summary)) == 2
 
@@ -288,7 +290,7 @@ def test_the_results_table_has_a_row_per_variant_best_first_and_the_effects_tabl
                           "3 ok"),
                      plain("opt=muon", "12,288", "2.2200 ± 0.0265 (n=3)", "-0.2933 ± 0.0287", "90.0%", "1", "3 ok"),
                      plain("pos=rope", "12,288", "2.4633 ± 0.0153 (n=3)", "-0.0500 ± 0.0000", "90.0%", "1", "3 ok"),
-                     plain("reference (reference)", "12,288", "2.5133 ± 0.0153 (n=3)", "", "90.0%", "1", "3 ok")],
+                     plain("reference", "12,288", "2.5133 ± 0.0153 (n=3)", "", "90.0%", "1", "3 ok")],
          [HEADER, BLUE, GREY]),
         (["Effects"], [EFFECT_HEADERS,
                        bold("opt: adamw -> muon", "-0.2933 ± 0.0287", "0.001", "beyond noise"),
@@ -304,7 +306,7 @@ def test_a_failed_and_a_missing_cell_show_in_their_rows_status_and_n(folders, fi
         bold("pos=rope, opt=muon", "12,288", "2.1700 ± 0.0265 (n=3)", "-0.3433 ± 0.0287", "90.0%", "1", "3 ok"),
         plain("opt=muon", "12,288", "2.2050 ± 0.0071 (n=2)", "-0.3000 ± 0.0000", "90.0%", "1", "2 ok, 1 failed"),
         plain("pos=rope", "12,288", "2.4650 ± 0.0212 (n=2)", "-0.0500 ± 0.0000", "90.0%", "1", "2 ok, 1 not run"),
-        plain("reference (reference)", "12,288", "2.5133 ± 0.0153 (n=3)", "", "90.0%", "1", "3 ok")]
+        plain("reference", "12,288", "2.5133 ± 0.0153 (n=3)", "", "90.0%", "1", "3 ok")]
     assert effects[1:] == [plain("opt: adamw -> muon", "-0.3000", "", "n/a: one seed, no interval"),
                            plain("pos: learned -> rope", "-0.0500", "", "n/a: one seed, no interval"),
                            plain("pos=rope x opt=muon", "+0.0000", "", "n/a: one seed, no interval")]
@@ -321,7 +323,7 @@ def test_a_row_without_records_shows_blanks_and_the_best_is_the_first_with_a_los
         plain("pos=rope, opt=muon", "", "", "-0.3433 ± 0.0287", "", "", "3 not run"),
         bold("opt=muon", "12,288", "2.2200 ± 0.0265 (n=3)", "-0.2933 ± 0.0287", "90.0%", "1", "3 ok"),
         plain("pos=rope", "12,288", "2.4633 ± 0.0153 (n=3)", "-0.0500 ± 0.0000", "90.0%", "1", "3 ok"),
-        plain("reference (reference)", "12,288", "2.5133 ± 0.0153 (n=3)", "", "90.0%", "1", "3 ok")]
+        plain("reference", "12,288", "2.5133 ± 0.0153 (n=3)", "", "90.0%", "1", "3 ok")]
     assert shades == [HEADER, BLUE, GREY]
 
 
@@ -330,7 +332,7 @@ def test_the_reference_as_the_best_is_bold_and_blue(folders, figures):
     (above, rows, shades), = table(figures)
     # The shorter column wraps the header narrower.
     assert rows == [[*RESULT_HEADERS[:3], ("Δ vs\nbaseline\n(95% CI)", "bold"), *RESULT_HEADERS[4:]],
-                    bold("baseline (baseline)", "12,288", "2.5050 ± 0.0071 (n=2)", "", "90.0%", "1", "2 ok")]
+                    bold("baseline", "12,288", "2.5050 ± 0.0071 (n=2)", "", "90.0%", "1", "2 ok")]
     assert shades == [HEADER, BLUE]
 
 
@@ -480,7 +482,7 @@ def test_the_configuration_of_a_folder_with_an_axis_for_lr_and_a_data_file(folde
         "command: c0",
         "data: titles.txt",
         "backend: slurm, 4 workers x 2 threads, device cuda",
-        'torch None, code "unrecorded"',
+        'torch unrecorded, code "unrecorded"',
         "code changed 2 times while the folder filled (--allow-code-change): a -> b at t1; b -> c at t2",
         "machine: unrecorded",
         "",
@@ -545,7 +547,7 @@ def test_samples_are_listed_by_row_and_rows_without_a_best_pt_are_named_by_their
                        "pos=rope": ["One"]}
     assert pdf.samples_lines(summary) == (
         ["opt=muon:", "  A title", "  Another", "", "pos=rope:", "  One", ""],
-        "Samples: no best.pt was kept for the best (pos=rope, opt=muon) or the reference (reference).")
+        "Samples: no best.pt was kept for the best (pos=rope, opt=muon) or the reference.")
     summary.samples = {"opt=muon": ["A title"]}
     assert pdf.samples_lines(summary) == (["opt=muon:", "  A title", ""], "")
     summary.samples = {"opt=muon": []}
@@ -580,7 +582,7 @@ def test_the_document_has_its_pages_in_order_and_only_the_plots_that_exist(folde
     assert titles(figures) == ["Ablations: axes", RESULTS, "Effects", "Validation curves",
                                "Samples (temperature 0.8, top-k 50, seed 0)", "Configuration and machine"]
     assert figures[4].texts[1].get_text().split("\n") == [
-        "pos=rope, opt=muon:", "  A title", "", "Samples: no best.pt was kept for the reference (reference)."]
+        "pos=rope, opt=muon:", "  A title", "", "Samples: no best.pt was kept for the reference."]
     assert figures[5].texts[1].get_text().split("\n")[-1] == "}"
     assert figures[5].texts[1].get_text().split("\n")[0] == f"command: {summary.run['command']}"
 
