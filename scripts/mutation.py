@@ -264,6 +264,11 @@ def changed_functions(path: Path, since: str) -> list[str]:
     return [name for name, dump in function_sources(path.read_text()).items() if old.get(name) != dump]
 
 
+def changed_patterns(files: Iterable[Path], since: str) -> list[str]:
+    """mutmut name patterns of the mutants of the functions changed since the ref."""
+    return [f"{module_name(path)}.{name}__mutmut_*" for path in files for name in changed_functions(path, since)]
+
+
 def module_name(path: Path) -> str:
     """A file's dotted name as mutmut names its mutants (`ablations.writers.pdf`, `scripts.migrate_bpb`)."""
     parts = list(path.with_suffix("").parts)
@@ -341,17 +346,19 @@ def run(since: str | None, max_children: int, only: Iterable[Path] = (), status:
         return
     # Mutant names are the module's dotted name, then `x_` (a function) or `xǁ` (a class's method).
     names = [] if since is None and not only else [f"{module_name(path)}.x*" for path in files]
-    if functions and since is not None:  # only the functions changed since the ref, not their whole files
-        names = [f"{module_name(path)}.{name}__mutmut_*" for path in files for name in changed_functions(path, since)]
+    changed = changed_patterns(files, since) if functions and since is not None else []
+    if functions and since is not None and sample_size is None:  # only the functions changed, not their whole files
+        names = changed
         if not names:
             print(f"no function changed since {since}: nothing to mutate")
             return
-    if sample_size is not None:
+    if sample_size is not None:  # a sample of every module (of those named), and any changed functions besides
         generate_mutants(max_children)
-        drawn = sample(files, sample_size, seed)
-        by_name = {name: s for by_file in outcomes(files).values() for name, s in by_file.items()}
+        every = mutated_files(None, only)
+        drawn = sample(every, sample_size, seed)
+        by_name = {name: s for by_file in outcomes(every).values() for name, s in by_file.items()}
         wanted = status or "not checked"
-        names = [name for name in drawn if by_name[name] in ((wanted,) if isinstance(wanted, str) else wanted)]
+        names = [name for name in drawn if by_name[name] in ((wanted,) if isinstance(wanted, str) else wanted)] + changed
         if not names:
             print(f"every mutant of the sample of {sample_size} has run: nothing to run")
             return
@@ -372,17 +379,21 @@ def equivalent_names(path: Path) -> set[str]:
 
 
 def score(since: str | None, equivalents: Path, only: Iterable[Path] = (), sample_size: int | None = None,
-          seed: int = 0) -> str:
-    """A markdown table per module, and the share of behaviour-changing mutants killed; of a sample, also
-    that share's exact (Clopper-Pearson) 95% interval for every mutant of these modules."""
+          seed: int = 0, functions: bool = False) -> str:
+    """A markdown table per module, and the share of behaviour-changing mutants killed; of a sample (of every
+    module), also that share's exact (Clopper-Pearson) 95% interval; with --functions, of the changed ones."""
+    import fnmatch
+
     known = equivalent_names(equivalents)
-    files = mutated_files(since, only)
+    files = mutated_files(since, only) if sample_size is None else mutated_files(None, only)
     drawn = None if sample_size is None else set(sample(files, sample_size, seed))
+    patterns = changed_patterns(files, since) if functions and since is not None and sample_size is None else None
     rows, total = [], Counter()
     for path, by_name in outcomes(files).items():
         # A survivor read and found equivalent is counted apart.
         counts = Counter("equivalent" if status == "survived" and name in known else status
-                         for name, status in by_name.items() if drawn is None or name in drawn)
+                         for name, status in by_name.items() if (drawn is None or name in drawn)
+                         and (patterns is None or any(fnmatch.fnmatch(name, p) for p in patterns)))
         if not counts:
             continue
         total.update(counts)
@@ -436,8 +447,9 @@ def main(argv: list[str] | None = None) -> int:
                              "of every mutant of these modules: a simple random sample, scored with an exact interval")
         command.add_argument("--seed", type=int, default=0, help="the shuffle's seed (with --sample)")
     commands.choices["run"].add_argument("--max-children", type=int, default=2)
-    commands.choices["run"].add_argument("--functions", action="store_true",
-                                         help="with --since: only the functions changed since the ref, not their whole files")
+    for name in ("run", "score"):
+        commands.choices[name].add_argument("--functions", action="store_true", help="with --since: only the "
+                                            "functions changed since the ref, not their whole files")
     only = commands.choices["run"].add_mutually_exclusive_group()
     only.add_argument("--survivors", dest="status", action="store_const", const=NOT_KILLED,
                       help="run again only the mutants that survived their last run or that no test reached (after adding tests)")
@@ -448,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         run(args.since, args.max_children, args.files, args.status, args.sample, args.seed, args.functions)
     else:
-        print(score(args.since, args.equivalents, args.files, args.sample, args.seed), end="")
+        print(score(args.since, args.equivalents, args.files, args.sample, args.seed, args.functions), end="")
     return 0
 
 

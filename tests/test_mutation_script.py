@@ -259,3 +259,21 @@ def test_the_changed_functions_are_those_added_or_edited_since_the_ref_not_moved
     assert mutation.changed_functions(Path("m.py"), "HEAD") == ["x_edited", "xǁCǁother", "x_added"]
     assert mutation.changed_functions(Path("m.py"), "HEAD~1") == ["x_edited", "x_kept", "xǁCǁmethod", "xǁCǁother",
                                                                    "x_added"]  # the file did not exist: all of it
+
+
+def test_the_score_of_the_changed_functions_counts_only_their_mutants(tmp_path, monkeypatch):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    monkeypatch.chdir(tmp_path)
+    write_meta(tmp_path, {"mainrun.config.x_a__mutmut_1": 1, "mainrun.config.x_a__mutmut_2": 0,
+                          "mainrun.config.x_b__mutmut_1": 0, "mainrun.config.x_b__mutmut_2": 0})
+    (tmp_path / "mainrun" / "config.py").write_text("def a():\n    return 1\n\n\ndef b():\n    return 2\n")
+    git("init", "-q")
+    git("add", "mainrun/config.py")
+    git("commit", "-qm", "start")
+    (tmp_path / "mainrun" / "config.py").write_text("def a():\n    return 3\n\n\ndef b():\n    return 2\n")
+    table = mutation.score("HEAD", tmp_path / "none.txt", functions=True).splitlines()
+    assert table[-1] == "| **all** | 2 | 0 | 1 | 0 | 1 | 0 | 0 | 50.0% |"  # a's two mutants; b did not change
+    assert mutation.score("HEAD", tmp_path / "none.txt").splitlines()[-1] == "| **all** | 4 | 0 | 1 | 0 | 3 | 0 | 0 | 25.0% |"
