@@ -92,7 +92,9 @@ def plot_curves(summary: Summary, path: Path) -> None:
     columns = min(4, max(1, len(rows)))
     lines = math.ceil(len(rows) / columns) if rows else 1
     # A variant's label runs to 90 characters: wrapped to its panel's width, over its own panel.
-    titles = [wrap_label(row.label if row is not reference else f"{row.label} ({summary.reference_label})", 42)
+    # The reference's panel says it is the reference, once: a row labelled by its role is not named twice.
+    titles = [wrap_label(row.label if row is not reference or row.label == summary.reference_label
+                         else f"{row.label} ({summary.reference_label})", 42)
               for row in rows]
     title_lines = max((t.count("\n") + 1 for t in titles), default=1)
     fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, (1.9 + 0.15 * title_lines) * lines + 0.4),

@@ -180,7 +180,7 @@ def test_report_pdf_renders_to_pages(tmp_path):
     # Page 1 leads with three sentences and the chart; the results table is typeset, every row in it.
     assert "Grid `single`" in first and "Best:" in first and "against the baseline" in first
     assert "Results (best in bold" in text and "Samples" in text and "Configuration and machine" in text
-    labels = ["baseline (baseline)", "norm=rmsnorm", "pos=rope", "opt=adamw", "mask=title", "qknorm=rmsnorm"]
+    labels = ["baseline", "norm=rmsnorm", "pos=rope", "opt=adamw", "mask=title", "qknorm=rmsnorm"]
     assert all(label in text for label in labels)
     import matplotlib.image as mpimg
     shapes = [mpimg.imread(p).shape[:2] for p in rendered]

@@ -299,7 +299,7 @@ def test_tune_picks_each_variants_lr_on_the_first_seed_and_measures_on_the_rest(
     measured = [k for k in keys if not k.endswith("seed1337")]
     assert len(measured) == 2 * 2 * 2  # (own lr + shared default) x 2 variants x seeds 1338, 1339
     markdown = (out / "results.md").read_text()
-    for section in ("## Tuning: lr per variant, on seeds 1337", "## Each variant at its own lr",
+    for section in ("## Tuning: lr per variant, on seed 1337", "## Each variant at its own lr",
                     "## Effects at each variant's tuned lr", "## Effects at the shared default lr (0.0003)",
                     "## Tuned against default"):
         assert section in markdown

@@ -98,7 +98,7 @@ def test_a_curves_panel_per_finished_variant_shows_its_seeds_over_the_references
         (([0, 10], [3.0, 2.5]), blue, 1.2), (([0, 10], [3.1, 2.4]), blue, 1.2)]
     assert [(curve_data(ln), ln.get_color(), ln.get_linewidth()) for ln in second.get_lines()] == [
         (([0, 10], [3.0, 2.8]), black, 1.2)], "the reference's own panel: black, no grey copy of itself"
-    assert [ax.get_title() for ax in fig.axes] == ["opt=adamw", "baseline (baseline)"]
+    assert [ax.get_title() for ax in fig.axes] == ["opt=adamw", "baseline"]  # a row labelled by its role: once
     assert first.title.get_fontsize() == 8 and first.yaxis.get_ticklabels()[0].get_fontsize() == 7
     assert all(ax.xaxis.get_gridlines()[0].get_visible() and ax.yaxis.get_gridlines()[0].get_visible()
                and ax.xaxis.get_gridlines()[0].get_alpha() == 0.3 for ax in fig.axes), "a faint grid"
