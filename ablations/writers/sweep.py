@@ -93,7 +93,7 @@ def chosen_section(summary: SweepSummary) -> list[str]:
     chosen = summary.record["chosen"]
     flags = [f"--{axis_label(a)} {level_text(v)}" for a, v in chosen.items() if a not in FAMILIES and "." not in a]
     members = {a: v for a, v in chosen.items() if a in FAMILIES or "." in a}
-    flags.append(f"--variant {chosen_variant(summary.record.get('variant', ''), members)}")
+    flags.append(f"--variant {chosen_variant(summary.record['variant'], members)}")  # every sweep.json has it
     return ["## Chosen configuration", "", f"`{' '.join(flags)}`", "",
             "```json", json.dumps(chosen, indent=1), "```", ""]
 
