@@ -11,6 +11,7 @@ from ablations.analysis.predictors import Measured, Prediction
 from ablations.analysis.scaling import Finding, LadderSummary
 from ablations.writers import ladder as ladder_writer
 from ablations.writers import plots
+from tests.ablations.writers.kept_figures import keep_figures
 
 T975_3 = 3.1824463  # Student's t, 0.975 quantile, 3 degrees of freedom: a measurement's half-width is this x se
 TARGET = 1e15
@@ -20,11 +21,7 @@ LONG = "norm=rmsnorm x opt=sgd = pos=alibi x act=gelu = init=kaiming"  # 60 char
 @pytest.fixture
 def figures(monkeypatch):
     """Every figure plot_ladder would save (it imports plots.save when called), kept open to be read."""
-    kept = []
-    monkeypatch.setattr(plots, "save", lambda fig, path: kept.append(fig))
-    yield kept
-    for fig in kept:
-        plots.plt.close(fig)
+    yield from keep_figures(monkeypatch, plots)
 
 
 def finding(name, measured, predictions, predictor="largest rung", verdict="holds"):

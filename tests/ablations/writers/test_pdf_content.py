@@ -22,6 +22,7 @@ from ablations.analysis.summary import summarise  # noqa: E402
 from ablations.study.study import ReportOptions  # noqa: E402
 from ablations.writers import pdf  # noqa: E402
 from tests.ablations.synthetic import install  # noqa: E402
+from tests.ablations.writers.kept_figures import keep_figures
 
 # Seeds 1337 and 1338 tune, 1339 and 1340 measure; every cell of a seed shifts alike, except muon's on
 # 1340 (0.01 worse), so that the effect of muon has an interval.
@@ -52,11 +53,7 @@ def tuned(tmp_path_factory) -> Path:
 @pytest.fixture
 def figures(monkeypatch):
     """Every page pdf.py would save, kept open to be read (the PdfPages argument is not used)."""
-    kept = []
-    monkeypatch.setattr(pdf, "save", lambda document, fig: kept.append(fig))
-    yield kept
-    for fig in kept:
-        pdf.plt.close(fig)
+    yield from keep_figures(monkeypatch, pdf, pages=True)
 
 
 def inches(fig, artist) -> tuple[float, float, float, float]:

@@ -26,6 +26,7 @@ from ablations.writers import pdf  # noqa: E402
 from tests.ablations.synthetic import install  # noqa: E402
 from tests.ablations.writers.test_pdf_content import loss_of as tuned_loss_of  # noqa: E402
 from tests.ablations.writers.test_pdf_content import table_rows  # noqa: E402
+from tests.ablations.writers.kept_figures import keep_figures
 
 # Every cell of a seed shifts alike, except muon's on 1339 (0.02 worse), so that muon has an interval.
 SHIFT = {1337: 0.0, 1338: 0.01, 1339: 0.03}
@@ -70,11 +71,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def figures(monkeypatch):
-    kept = []
-    monkeypatch.setattr(pdf, "save", lambda document, fig: kept.append(fig))
-    yield kept
-    for fig in kept:
-        pdf.plt.close(fig)
+    yield from keep_figures(monkeypatch, pdf, pages=True)
 
 
 def table(figures) -> list[tuple[list[str], list[list[tuple[str, str]]], list[str]]]:

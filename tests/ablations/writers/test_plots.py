@@ -4,16 +4,13 @@ import pytest
 from matplotlib.container import BarContainer
 
 from ablations.writers import plots
+from tests.ablations.writers.kept_figures import keep_figures
 
 
 @pytest.fixture
 def figures(monkeypatch):
     """Every figure a plot function would save, kept open to be read."""
-    kept = []
-    monkeypatch.setattr(plots, "save", lambda fig, path: kept.append(fig))
-    yield kept
-    for fig in kept:
-        plots.plt.close(fig)
+    yield from keep_figures(monkeypatch, plots)
 
 
 def test_a_sensitivity_plot_draws_mean_and_sd_per_value_and_rings_the_chosen_one(figures, tmp_path):
