@@ -277,3 +277,22 @@ def test_the_score_of_the_changed_functions_counts_only_their_mutants(tmp_path, 
     table = mutation.score("HEAD", tmp_path / "none.txt", functions=True).splitlines()
     assert table[-1] == "| **all** | 2 | 0 | 1 | 0 | 1 | 0 | 0 | 50.0% |"  # a's two mutants; b did not change
     assert mutation.score("HEAD", tmp_path / "none.txt").splitlines()[-1] == "| **all** | 4 | 0 | 1 | 0 | 3 | 0 | 0 | 25.0% |"
+
+
+def test_each_mutation_task_scores_exactly_the_mutants_it_ran():
+    """A task that runs a selection (--since, --functions, --sample, --seed) must score that same selection:
+    `score --since REF` after `run --since REF --functions` reports whole files, mostly never run."""
+    import yaml
+
+    tasks = yaml.safe_load((SCRIPT.parents[1] / "Taskfile.yml").read_text())["tasks"]
+    checked = 0
+    for name, task in tasks.items():
+        commands = [c for c in task.get("cmds", []) if isinstance(c, str) and "scripts/mutation.py" in c]
+        runs = [c.split("scripts/mutation.py run")[1].split() for c in commands if "mutation.py run" in c]
+        scores = [c.split("scripts/mutation.py score")[1].split() for c in commands if "mutation.py score" in c]
+        if not runs:
+            continue
+        selection = [a for a in runs[0] if a != "--max-children" and a != "2"]
+        assert scores == [selection], name
+        checked += 1
+    assert checked == 4
