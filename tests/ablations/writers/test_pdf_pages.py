@@ -441,6 +441,17 @@ def test_a_long_title_wraps_to_the_page_and_takes_its_height(figures):
     assert top == pytest.approx(pdf.MARGIN + measure.height(3, 13, "bold") + 0.15)
 
 
+def test_a_title_is_wrapped_as_it_is_drawn_in_bold_not_in_the_narrower_normal_weight(figures):
+    fig, measure = pdf.page(pdf.PORTRAIT)
+    figures.append(fig)
+    title = " ".join(["Configuration"] * 5)
+    room = pdf.PORTRAIT[0] - 2 * pdf.MARGIN
+    assert measure.width(title, 13) <= room < measure.width(title, 13, "bold"), "fits in normal weight only"
+    top = pdf.title_of(fig, measure, title)
+    assert fig.texts[0].get_text() == "Configuration Configuration Configuration Configuration\nConfiguration"
+    assert top == pytest.approx(pdf.MARGIN + measure.height(2, 13, "bold") + 0.15)
+
+
 # -- commands, configuration, samples --------------------------------------------------------------
 
 @pytest.mark.parametrize("run, lines", [
