@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mainrun.errors import ConfigError
+from mainrun.variant import format_value
 
 from .execution.engine import Runner
 from .execution.plans import SweepPlan, plan_for
 from .analysis.stages import sweep_record
 from .execution.store import to_json, write_atomic
 from .analysis.speedup import SpeedUp, reference_curves, speedup_effects, speedups
-from .study.study import RUN, Study
+from .study.study import RUN, Study, seeds_spec
 from .analysis.summary import Summary, SweepSummary, summarise, summarise_sweep
 from .writers import write_results, write_sweep
 from .writers.speedup import write_speedups
@@ -81,9 +82,13 @@ def budget_study(study: Study, summary: Summary | None = None) -> Study:
     if summary is not None and (reference is None or not reference.ok):
         raise ConfigError("--speedup: the reference point has no finished cell to train its budgets from")
     if summary is not None and summary.tuning is not None:
-        kept["seeds"] = ",".join(map(str, summary.seeds))
+        kept["seeds"] = seeds_spec(list(summary.seeds))  # one seed as "42,": a lone number is a count
     point_options = {**dict(reference.point.settings), "variant": str(reference.point.variant)} if reference else {}
-    options = {**kept, **point_options, "axes": [f"budget={','.join(f'{b:g}' for b in study.budgets)}"]}
+    # A grid's study takes no --variant: the reference's members are one-level axes (as a sweep's stages fix theirs).
+    variant = reference.point.variant if reference else None
+    fixed = [*(f"{family}={member}" for family, member in variant.departures().items()),
+             *(f"{key}={format_value(value)}" for key, value in variant.settings().items())] if variant else []
+    options = {**kept, **point_options, "axes": [*fixed, f"budget={','.join(f'{b:g}' for b in study.budgets)}"]}
     key = json.dumps({k: v for k, v in options.items() if k not in RUN}, sort_keys=True, default=str)
     root = summary.root if summary is not None else (study.execution.out or Path("runs") / "study")
     out = root.parent / f"budgets-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
