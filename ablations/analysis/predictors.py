@@ -132,7 +132,10 @@ def fit_line(compute: tuple[float, ...], measured: tuple[Measured, ...]) -> Line
         return None
     x = np.log10(np.array(compute, float))
     y = np.array([m.value for m in measured])
-    variance = np.array([max(m.se, 1e-12) ** 2 for m in measured])  # a zero spread still weighs finitely
+    # A zero spread (the same difference on every seed, e.g. a change that does nothing) weighs the most, but
+    # finitely: floored at 1e-4 of the largest se, as 1e-12 beside noisy rungs left X'WX singular.
+    floor = max(1e-12, 1e-4 * max(m.se for m in measured))
+    variance = np.array([max(m.se, floor) ** 2 for m in measured])
     X = np.column_stack([np.ones_like(x), x])
     covariance = np.linalg.inv(X.T @ (X / variance[:, None]))
     intercept, slope = covariance @ X.T @ (y / variance)
