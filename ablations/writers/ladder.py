@@ -94,6 +94,7 @@ def ladder_md(ladder: LadderSummary, plotted: bool) -> str:
     return "\n".join([
         f"# Ladder over {', '.join(ladder.axes)}", "", *path_lines(ladder), rungs_table(ladder), "",
         f"Findings are differences in {ladder.metric} (95% intervals over seeds).{reach}", "",
+        *([ladder.metric_note, ""] if ladder.metric_note else []),
         findings_table(ladder), "", VERDICT_LEGEND.format(margin=ladder.margin), "",
         "## How well each predictor did on this ladder", "",
         "Each finding at each rung predicted from the rungs below it. Coverage counts a prediction as right when its "
