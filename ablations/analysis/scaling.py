@@ -110,7 +110,7 @@ class LadderSummary:
     def spec(self) -> dict[str, Any]:
         """What `summarise_ladder` needs to compute this again from the folders."""
         return {"axes": self.axes, "rungs": self.planned, "target_flops": self.target, "path": self.path,
-                "metric": self.metric, "margin": self.margin}
+                "metric": self.metric, "metric_note": self.metric_note, "margin": self.margin}
 
     def as_dict(self) -> dict[str, Any]:
         def prediction(p: Prediction | None) -> dict[str, Any] | None:
@@ -180,6 +180,7 @@ def summarise_ladder(root: str | Path, spec: dict[str, Any]) -> LadderSummary:
     summaries = {index: summary for index, planned in enumerate(spec["rungs"], 1)
                  if (summary := rung_summary(root / planned["folder"], requested, margin)) is not None}
     metric, note = ladder_metric(list(summaries.values()), requested)
+    note = note or spec.get("metric_note", "")  # why, as chosen when the ladder ran (auto), kept by a re-render
     if metric != requested:
         summaries = {i: rung_summary(root / spec["rungs"][i - 1]["folder"], metric, margin) for i in summaries}
     rungs = [read_rung(index, spec["rungs"][index - 1], summary) for index, summary in summaries.items()]
@@ -222,7 +223,10 @@ def read_ladder(root: str | Path, overrides: dict[str, Any] | None = None) -> La
         raise ConfigError(f"{path} cannot be read ({type(exc).__name__})") from None
     if "rungs" not in spec or "target_flops" not in spec:
         raise ConfigError(f"{path} was written by an older ladder; run its ladder command again to rewrite it")
-    return summarise_ladder(root, {**spec, **(overrides or {})})
+    overrides = overrides or {}
+    if overrides.get("metric", spec.get("metric")) != spec.get("metric"):
+        spec.pop("metric_note", None)  # it says why the metric now replaced
+    return summarise_ladder(root, {**spec, **overrides})
 
 
 def rung_summary(folder: Path, metric: str, margin: float) -> Any:

@@ -36,7 +36,7 @@ def test_every_committed_ladder_reads_again_to_its_ladder_json(name):
     assert json.loads(json.dumps(ladder.as_dict())) == committed
     assert ladder.compute == [r["flops"] for r in committed["measured_rungs"]]
     assert [r.metric for r in ladder.rungs] == [committed["metric"]] * len(ladder.rungs)
-    assert ladder.metric_note == ""  # the metric was given (ladder.json's), not chosen
+    assert ladder.metric_note == {"ladder-path": PATH_NOTE}.get(name, "")  # why, kept from the run that chose
 
 
 def test_the_committed_path_ladder_s_rungs_read_their_reference_loss_compute_and_no_taint():
@@ -307,3 +307,11 @@ def test_a_rung_reads_its_speedups_beside_its_effects_and_a_ladder_json_without_
     (tmp_path / "ladder.json").write_text(json.dumps({"rungs": []}))
     with pytest.raises(ConfigError, match="was written by an older ladder"):
         scaling.read_ladder(tmp_path)
+
+
+def test_the_reason_for_the_chosen_metric_survives_a_re_render_and_is_dropped_when_another_metric_replaces_it(tmp_path):
+    committed = json.loads((DOCS / "ladder-path" / "ladder.json").read_text())
+    assert (committed["metric"], committed["metric_note"]) == ("val_loss_full", PATH_NOTE)
+    assert scaling.read_ladder(DOCS / "ladder-path", {"metric": "val_loss_full"}).metric_note == PATH_NOTE
+    other = scaling.read_ladder(DOCS / "ladder-path", {"metric": "val_loss"})
+    assert (other.metric, other.metric_note, other.as_dict()["metric_note"]) == ("val_loss", "", "")
