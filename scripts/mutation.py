@@ -333,8 +333,22 @@ def generate_mutants(max_children: int) -> None:
     mutmut_main.create_mutants(max_children)
 
 
+def forget(names: Iterable[str], root: Path = Path("mutants")) -> int:
+    """Clear the stored results of these mutants, so that they run again: mutmut keeps a mutant's result while
+    its function is unchanged, even after the tests changed, and a sample measures the suite as it is now."""
+    wanted, cleared = set(names), 0
+    for meta in sorted(root.rglob("*.meta")):
+        data = json.loads(meta.read_text())
+        hit = wanted & data["exit_code_by_key"].keys()
+        if hit:
+            data["exit_code_by_key"].update(dict.fromkeys(hit))
+            meta.write_text(json.dumps(data))
+            cleared += len(hit)
+    return cleared
+
+
 def run(since: str | None, max_children: int, only: Iterable[Path] = (), status: str | None = None,
-        sample_size: int | None = None, seed: int = 0, functions: bool = False) -> None:
+        sample_size: int | None = None, seed: int = 0, functions: bool = False, fresh: bool = False) -> None:
     import mutmut.__main__ as mutmut_main
 
     patch_mutmut()
@@ -356,6 +370,8 @@ def run(since: str | None, max_children: int, only: Iterable[Path] = (), status:
         generate_mutants(max_children)
         every = mutated_files(None, only)
         drawn = sample(every, sample_size, seed)
+        if fresh:
+            print(f"cleared the stored results of {forget(drawn)} mutants of the sample: all run again")
         by_name = {name: s for by_file in outcomes(every).values() for name, s in by_file.items()}
         wanted = status or "not checked"
         names = [name for name in drawn if by_name[name] in ((wanted,) if isinstance(wanted, str) else wanted)] + changed
@@ -455,10 +471,16 @@ def main(argv: list[str] | None = None) -> int:
                       help="run again only the mutants that survived their last run or that no test reached (after adding tests)")
     only.add_argument("--unchecked", dest="status", action="store_const", const="not checked",
                       help="run only the mutants not yet run (a stopped run goes on where it stopped)")
+    commands.choices["run"].add_argument("--fresh", action="store_true", help="with --sample: clear the sample's "
+                                         "stored results first and run every mutant of it against the tests as they "
+                                         "are now (mutmut keeps a result while its function is unchanged, even after "
+                                         "the tests change; a stopped --fresh run goes on with --unchecked)")
     commands.choices["score"].add_argument("--equivalents", type=Path, default=Path("docs/mutation-equivalents.txt"))
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.since, args.max_children, args.files, args.status, args.sample, args.seed, args.functions)
+        if args.fresh and args.sample is None:
+            parser.error("--fresh needs --sample")
+        run(args.since, args.max_children, args.files, args.status, args.sample, args.seed, args.functions, args.fresh)
     else:
         print(score(args.since, args.equivalents, args.files, args.sample, args.seed, args.functions), end="")
     return 0

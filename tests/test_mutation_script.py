@@ -292,7 +292,27 @@ def test_each_mutation_task_scores_exactly_the_mutants_it_ran():
         scores = [c.split("scripts/mutation.py score")[1].split() for c in commands if "mutation.py score" in c]
         if not runs:
             continue
-        selection = [a for a in runs[0] if a != "--max-children" and a != "2"]
+        selection = [a for a in runs[0] if a not in ("--max-children", "2", "--fresh")]  # how it runs, not what
         assert scores == [selection], name
         checked += 1
     assert checked == 4
+
+
+def test_a_fresh_sample_forgets_only_its_own_mutants_stored_results(tmp_path):
+    """mutmut keeps a result while its function is unchanged, even after new tests: a survivor of an older suite
+    would be counted against the new one."""
+    import json as json_module
+    first, second = tmp_path / "mainrun" / "a.py.meta", tmp_path / "ablations" / "b.py.meta"
+    for meta, codes in ((first, {"a.x_f__mutmut_1": 0, "a.x_f__mutmut_2": 1}), (second, {"b.x_g__mutmut_1": 0})):
+        meta.parent.mkdir(parents=True)
+        meta.write_text(json_module.dumps({"exit_code_by_key": codes, "durations_by_key": {"kept": 1.5}}))
+    assert mutation.forget(["a.x_f__mutmut_1", "b.x_g__mutmut_1", "c.x_h__mutmut_1"], tmp_path) == 2
+    assert json_module.loads(first.read_text()) == {"exit_code_by_key": {"a.x_f__mutmut_1": None, "a.x_f__mutmut_2": 1},
+                                                    "durations_by_key": {"kept": 1.5}}
+    assert json_module.loads(second.read_text())["exit_code_by_key"] == {"b.x_g__mutmut_1": None}
+
+
+def test_fresh_is_refused_without_a_sample(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        mutation.main(["run", "--fresh"])
+    assert exit_.value.code == 2 and capsys.readouterr().err.splitlines()[-1].endswith("error: --fresh needs --sample")
