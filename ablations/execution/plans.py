@@ -29,7 +29,7 @@ from ..study.study import Study
 from ..study.tuning import with_setting
 
 
-def default_out(study: Study, runner: Runner, grid: Grid, digest: str) -> Path:
+def default_out(study: Study, grid: Grid, digest: str) -> Path:
     """runs/<grid>-<config hash>; grids of --axes over one base config share the hash (their cells can
     be reused by key), so their folders differ by a hash of the axes too."""
     if study.execution.out is not None:
@@ -56,7 +56,7 @@ class GridPlan:
     def folders(self) -> Iterator[Folder]:
         study, grid = self.study, self.study.grid
         digest = config_hash(study.base, self.runner.source.fingerprint, grid.hyperparameters)
-        self.root = default_out(study, self.runner, grid, digest)
+        self.root = default_out(study, grid, digest)
         yield Folder(self.root, grid, study.base, study.seeds, digest, lambda store: iter([Phase(grid.points, study.seeds)]),
                      shape=grid_shape(grid, len(study.seeds)), swept=grid.hyperparameters)
 
@@ -73,7 +73,7 @@ class TunePlan:
     def folders(self) -> Iterator[Folder]:
         study, grid, tune = self.study, self.study.grid, self.study.tune
         digest = config_hash(study.base, self.runner.source.fingerprint, [*grid.hyperparameters, tune.axis])
-        self.root = default_out(study, self.runner, grid, digest)
+        self.root = default_out(study, grid, digest)
         tuning = len(grid.points) * len(tune.values) * len(tune.tune_seeds)
         measuring = len(grid.points) * len(tune.eval_seeds) * (2 if tune.shared_default else 1)
         shape = grid_shape(grid, len(study.seeds)) + (

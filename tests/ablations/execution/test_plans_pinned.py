@@ -41,12 +41,12 @@ def test_grids_of_axes_share_the_config_hash_and_differ_by_a_hash_of_their_axes(
     one = Study.from_options(axes=["opt=sgd,adamw"], seeds=1, scale="tiny", data="embedded")
     other = Study.from_options(axes=["opt=sgd,muon"], seeds=1, scale="tiny", data="embedded")
     digest = config_hash(one.base, "fp", [])
-    assert default_out(one, RUNNER, one.grid, digest) == Path("runs") / f"axes-3e45b8-{digest}"
-    assert default_out(other, RUNNER, other.grid, digest).name.endswith(f"-{digest}")
-    assert default_out(other, RUNNER, other.grid, digest) != default_out(one, RUNNER, one.grid, digest)
-    assert len(default_out(other, RUNNER, other.grid, digest).name) == len(f"axes-3e45b8-{digest}")
+    assert default_out(one, one.grid, digest) == Path("runs") / f"axes-3e45b8-{digest}"
+    assert default_out(other, other.grid, digest).name.endswith(f"-{digest}")
+    assert default_out(other, other.grid, digest) != default_out(one, one.grid, digest)
+    assert len(default_out(other, other.grid, digest).name) == len(f"axes-3e45b8-{digest}")
     given = Study.from_options(axes=["opt=sgd,adamw"], seeds=1, scale="tiny", data="embedded", out=str(tmp_path))
-    assert default_out(given, RUNNER, given.grid, digest) == tmp_path
+    assert default_out(given, given.grid, digest) == tmp_path
     [folder] = list(plan_for(Study.from_options(axes=["opt=sgd,adamw"], seeds=1, scale="tiny", data="embedded",
                                                 lr=0.01), RUNNER).folders())
     assert folder.shape == "2 variants x 1 seed"
