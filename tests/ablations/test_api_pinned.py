@@ -150,3 +150,19 @@ def test_the_budgets_of_a_grid_whose_reference_is_not_the_baseline_train_the_ref
                                  out=str(tmp_path / "study"), plot=False))
     assert sorted({(c.config.variant.opt, c.config.training.budget) for c in backend.trained}) == [
         ("adamw", 0.5), ("adamw", 1.0), ("adamw", 2.0), ("muon", 1.0)]
+
+
+def test_the_budget_study_drops_the_grid_its_design_and_its_tuning_and_hashes_a_path_as_its_text(tmp_path):
+    data = tmp_path / "titles.txt"
+    options = dict(grid="single", around="opt=adamw", speedup="1,2", seeds=2, tune="lr=1e-3,1e-2", tune_extend=True,
+                   shared_default=True, scale="tiny", out=str(tmp_path / "study"))
+    budgets = budget_study(Study.from_options(**options, data=data))
+    folder = budgets.execution.out
+    assert budgets.options == {"seeds": 2, "scale": "tiny", "source": data, "axes": ["budget=1,2"], "out": str(folder)}
+    assert folder.parent == tmp_path and folder.name.startswith("budgets-")
+    assert budget_study(Study.from_options(**options, data=str(data))).execution.out == folder  # one experiment
+    fraction = Study.from_options(axes=["opt=sgd,adamw", "pos=learned,rope", "norm=layernorm,rmsnorm", "mlp=gelu,swiglu"],
+                                  design="fractional", speedup="1,2", seeds=2, scale="tiny", data="embedded",
+                                  out=str(tmp_path / "study"))
+    assert budget_study(fraction).options == {"seeds": 2, "scale": "tiny", "source": "embedded", "axes": ["budget=1,2"],
+                                              "out": str(budget_study(fraction).execution.out)}
