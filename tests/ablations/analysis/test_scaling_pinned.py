@@ -315,3 +315,13 @@ def test_the_reason_for_the_chosen_metric_survives_a_re_render_and_is_dropped_wh
     assert scaling.read_ladder(DOCS / "ladder-path", {"metric": "val_loss_full"}).metric_note == PATH_NOTE
     other = scaling.read_ladder(DOCS / "ladder-path", {"metric": "val_loss"})
     assert (other.metric, other.metric_note, other.as_dict()["metric_note"]) == ("val_loss", "", "")
+
+
+def test_a_ladder_json_written_before_the_metric_note_takes_another_metric(tmp_path):
+    import shutil
+
+    shutil.copytree(DOCS / "ladder-path", tmp_path / "ladder", ignore=shutil.ignore_patterns("*.png", "*.md"))
+    spec = json.loads((tmp_path / "ladder" / "ladder.json").read_text())
+    del spec["metric_note"]
+    (tmp_path / "ladder" / "ladder.json").write_text(json.dumps(spec))
+    assert scaling.read_ladder(tmp_path / "ladder", {"metric": "val_loss"}).metric_note == ""

@@ -173,3 +173,12 @@ def test_a_sweep_that_keeps_every_value_compares_nothing_on_held_out_seeds(tmp_p
         "stage 1: lr over 0.0003, 0.01",
         "stage 1: the current lr 0.0003 is the best: kept; ALARM lr: best at the bottom of its grid (0.0003); extend it"]
     assert not (out / "final").exists()
+
+
+def test_a_default_folder_hashes_the_grids_description_with_its_keys_sorted():
+    """A fraction's description is not built in sorted order: the hash of its sorted JSON names the folder."""
+    from ablations import Study
+
+    fraction = Study.from_options(axes=["opt=sgd,adamw", "pos=learned,rope", "norm=layernorm,rmsnorm", "mlp=gelu,swiglu"],
+                                  design="fractional", scale="tiny", data="embedded")
+    assert default_out(fraction, fraction.grid, "abcd1234") == Path("runs") / "axes-a5bed4-abcd1234"
