@@ -5,16 +5,10 @@ from ablations.study.axes import (Point, axis_label, axis_name, check_no_flag_co
                                   level_text, member_setting_default, parse_axes, parse_values, reference_levels,
                                   same_level, usual_level)
 from mainrun.config import TrainConfig
-from mainrun.errors import ConfigError
 from mainrun.variant import Variant
+from tests.ablations.study.refusals import message
 
 TINY = TrainConfig.from_scale("tiny")
-
-
-def message(call, *args, **kwargs) -> str:
-    with pytest.raises(ConfigError) as caught:
-        call(*args, **kwargs)
-    return str(caught.value)
 
 
 def test_axis_names_and_labels():

@@ -1,19 +1,12 @@
 """Pinned outputs of ablations/study/grid.py: what run.json stores of a grid, and every error to the letter."""
-import pytest
 
 from ablations.study.axes import Point
 from ablations.study.grid import build_grid, fractional_points, parse_seeds, swap_label
 from mainrun.config import TrainConfig
-from mainrun.errors import ConfigError
 from mainrun.variant import Variant
+from tests.ablations.study.refusals import message
 
 TINY = TrainConfig.from_scale("tiny")
-
-
-def message(call, *args, **kwargs) -> str:
-    with pytest.raises(ConfigError) as caught:
-        call(*args, **kwargs)
-    return str(caught.value)
 
 
 def test_what_run_json_stores_of_a_fractional_grid():

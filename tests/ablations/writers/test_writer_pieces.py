@@ -67,20 +67,8 @@ def test_the_console_shows_five_main_effects_and_three_interactions_beyond_noise
     assert effects_lines(summary) == []
 
 
-def test_plots_are_off_when_not_asked_for_and_say_why(monkeypatch):
-    import builtins
-    import sys
-
+def test_plots_are_off_when_not_asked_for_and_say_why(without_matplotlib):
     assert plotting_available(False) == (False, "Plots were not requested (--no-plot).")
-    real = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name == "matplotlib":
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     assert plotting_available(None) == (False, "No plots: matplotlib is not installed (pip install "
                                                "'mainrun-ablations[plot]').")
     from mainrun.errors import ConfigError

@@ -1,7 +1,5 @@
 """ablations.writers (its __init__): when to plot, and what write_results / write_sweep write, with which arguments,
 the writers themselves stood in for."""
-import builtins
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -20,16 +18,7 @@ def test_plotting_is_on_with_matplotlib_unless_refused():
     assert matplotlib.get_backend().lower() == "agg"
 
 
-def test_without_matplotlib_a_plot_asked_for_is_one_line_and_otherwise_a_note(monkeypatch):
-    real = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name == "matplotlib":
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+def test_without_matplotlib_a_plot_asked_for_is_one_line_and_otherwise_a_note(without_matplotlib):
     assert writers.plotting_available(False) == (False, "Plots were not requested (--no-plot).")
     assert writers.plotting_available(None) == (
         False, "No plots: matplotlib is not installed (pip install 'mainrun-ablations[plot]').")
